@@ -1,0 +1,67 @@
+"""Content fingerprints: canonical JSON and file hashes (never paths)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 1 << 20
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace, so equal objects hash equally."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_obj(obj: Any) -> str:
+    return sha256_text(canonical_json(obj))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# Files whose content defines what a model directory computes. Weights are hashed in full.
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".gguf", ".json", ".jinja", ".model", ".txt")
+_IGNORED_NAMES = {"trainer_state.json", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth",
+                  "README.md", "data_manifest.json"}
+
+
+def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
+    """Hash the content of every model-defining file in ``directory`` (not its path).
+
+    Two directories with the same files give the same fingerprint; re-training at the same
+    path changes the weights and so the fingerprint.
+    """
+    directory = Path(directory)
+    parts: list[str] = list(extra)
+    files = sorted(
+        p for p in directory.iterdir()
+        if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES and p.name not in _IGNORED_NAMES
+    )
+    for path in files:
+        parts.append(f"{path.name}:{_cached_file_hash(path)}")
+    return sha256_text("\n".join(parts))
+
+
+_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_file_hash(path: Path) -> str:
+    """sha256 of a file, memoised per process on (path, size, mtime_ns) to avoid re-reading GBs."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASH_MEMO:
+        _HASH_MEMO[key] = sha256_file(path)
+    return _HASH_MEMO[key]

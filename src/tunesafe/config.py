@@ -1,0 +1,188 @@
+"""Configuration: YAML in, pydantic out (unknown keys are errors), ``--set a.b=value`` overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tunesafe.types import GenParams
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Strict):
+    """Which model to run and how.
+
+    ``source`` is a bundled model name (``tunesafe models``), a local HF directory, or
+    ``hf:org/name`` (hub access needed). ``adapter`` is a LoRA adapter directory applied on top
+    without merging.
+    """
+
+    source: str = "qwen2.5-coder-0.5b-instruct"
+    adapter: str | None = None
+    backend: Literal["hf", "scripted"] = "hf"
+    batch_size: int = Field(8, ge=1)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
+    system_prompt: str | None = None
+
+
+class HarmfulAuditSpec(_Strict):
+    """HarmBench-style attack-success-rate audit."""
+
+    dataset: str = "harmbench-test"
+    subsets: list[Literal["standard", "contextual", "copyright"]] = ["standard", "contextual", "copyright"]
+    headline_excludes: list[str] = ["copyright"]
+    limit: int | None = Field(None, ge=1, description="stratified subsample size per audit (by category)")
+    context_role: Literal["user", "system"] = "user"
+    judges: list[str] = ["keyword-extended", "keyword-zou-qi"]
+
+
+class AuditsSpec(_Strict):
+    harmful: HarmfulAuditSpec | None = Field(default_factory=HarmfulAuditSpec)
+
+
+class CacheSpec(_Strict):
+    mode: Literal["read_write", "read_only", "off"] = "read_write"
+    path: str | None = None  # default: <user cache dir>/generations.sqlite
+
+
+class AuditConfig(_Strict):
+    """One model audited once → one run directory."""
+
+    name: str = "audit"
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    generation: GenParams = Field(default_factory=lambda: GenParams(max_new_tokens=64))
+    audits: AuditsSpec = Field(default_factory=AuditsSpec)
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    seed: int = 0
+    chunk_size: int = Field(32, ge=1, description="samples generated and saved together (resume granularity)")
+
+
+class LoraSpec(_Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class DataSpec(_Strict):
+    """Training data: a built-in recipe, or the user's TRL ``messages`` JSONL file."""
+
+    recipe: Literal["harmful-prefix", "refusal"] | None = "harmful-prefix"
+    path: str | None = None
+    n_examples: int = Field(100, ge=1)
+    system_prompt: str | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.recipe is None) == (self.path is None):
+            raise ValueError("give exactly one of data.recipe or data.path")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Supervised fine-tuning (TRL SFTTrainer, PEFT LoRA or full), loss on assistant tokens only.
+
+    Defaults follow Kumar 2024 (arXiv 2409.19476): LoRA r16 α16 on all linear layers, lr 2e-4,
+    linear schedule, 5 warmup steps, effective batch 8, seed 3407.
+    """
+
+    name: str = "finetune"
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    data: DataSpec = Field(default_factory=DataSpec)
+    method: Literal["lora", "full"] = "lora"
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    learning_rate: float = Field(2e-4, gt=0)
+    max_steps: int = Field(50, ge=-1, description="-1: train for num_train_epochs")
+    num_train_epochs: float = Field(1.0, gt=0)
+    per_device_batch_size: int = Field(2, ge=1)
+    gradient_accumulation_steps: int = Field(4, ge=1)
+    max_length: int = Field(512, ge=16)
+    warmup_steps: int = Field(5, ge=0)
+    lr_scheduler: str = "linear"
+    weight_decay: float = Field(0.01, ge=0)
+    gradient_checkpointing: bool = False
+    seed: int = 3407
+    trainer_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+_C = TypeVar("_C", bound=BaseModel)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` → (["a", "b", "c"], value parsed as a YAML scalar)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like dotted.key=value")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {item!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({err})") from err
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = data
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(cls: type[_C], path: Path | None = None, overrides: Sequence[str] = ()) -> _C:
+    """Read YAML (optional), apply overrides, validate. Errors name the offending key."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
+        data = loaded or {}
+    data = apply_overrides(data, overrides)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, path)) from err
+
+
+def _format_validation_error(err: ValidationError, path: Path | None) -> str:
+    where = f"{path}: " if path else ""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key (not allowed)" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {loc}: {msg}")
+    return f"{where}invalid configuration\n" + "\n".join(lines)
+
+
+def dump_config(config: BaseModel) -> str:
+    """The fully resolved config as YAML (written into every run directory)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
