@@ -34,8 +34,15 @@ def sha256_file(path: Path) -> str:
 
 # Files whose content defines what a model directory computes. Weights are hashed in full.
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".gguf", ".json", ".jinja", ".model", ".txt")
-_IGNORED_NAMES = {"trainer_state.json", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth",
-                  "README.md", "data_manifest.json"}
+_IGNORED_NAMES = {
+    "trainer_state.json",
+    "training_args.bin",
+    "optimizer.pt",
+    "scheduler.pt",
+    "rng_state.pth",
+    "README.md",
+    "data_manifest.json",
+}
 
 
 def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
@@ -47,7 +54,8 @@ def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
     directory = Path(directory)
     parts: list[str] = list(extra)
     files = sorted(
-        p for p in directory.iterdir()
+        p
+        for p in directory.iterdir()
         if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES and p.name not in _IGNORED_NAMES
     )
     for path in files:

@@ -1,0 +1,44 @@
+"""Backends: batches of conversations in, completions out (one file per backend).
+
+Importing this package is light: torch and transformers load only when a model does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tunesafe.backends.base import Backend, BackendError
+
+if TYPE_CHECKING:
+    from tunesafe.config import ModelSpec
+
+__all__ = ["Backend", "BackendError", "load_backend"]
+
+
+def load_backend(spec: ModelSpec) -> Backend:
+    """Build the backend a ``ModelSpec`` describes (the model itself loads on first use).
+
+    Raises:
+        ValueError: for ``backend: scripted``, which is built in code (tests, docs), not from config.
+    """
+    if spec.backend == "hf":
+        from tunesafe.assets import resolve_model_source
+        from tunesafe.backends.hf import HFBackend
+
+        adapter = Path(spec.adapter).expanduser() if spec.adapter else None
+        return HFBackend(
+            resolve_model_source(spec.source),
+            adapter_dir=adapter,
+            batch_size=spec.batch_size,
+            dtype=spec.dtype,
+            device=spec.device,
+            threads=spec.threads,
+            system_prompt=spec.system_prompt,
+        )
+    if spec.backend == "scripted":
+        raise ValueError(
+            "scripted backends are built in code (tunesafe.backends.scripted.ScriptedBackend, "
+            "for tests and docs) and passed to the library directly; they cannot be loaded from a config"
+        )
+    raise ValueError(f"unknown backend {spec.backend!r}")

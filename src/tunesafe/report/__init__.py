@@ -1,0 +1,31 @@
+"""Reports: run directories in, Markdown and JSON out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tunesafe._util.io import atomic_write_text
+from tunesafe.report.compare import Comparison, compare_runs
+from tunesafe.report.markdown import render_markdown
+
+__all__ = ["Comparison", "ReportFiles", "compare_runs", "write_report"]
+
+
+class ReportFiles(BaseModel):
+    directory: Path
+    markdown: Path
+    json_path: Path
+    comparison: Comparison
+
+
+def write_report(runs: Sequence[Path], out_dir: Path, *, show_harmful: bool = False) -> ReportFiles:
+    """Compare ``runs`` (the first is the base) and write ``report.md`` and ``report.json``."""
+    comparison = compare_runs(runs, show_harmful=show_harmful)
+    out_dir = Path(out_dir)
+    markdown, json_path = out_dir / "report.md", out_dir / "report.json"
+    atomic_write_text(json_path, comparison.model_dump_json(indent=2) + "\n")
+    atomic_write_text(markdown, render_markdown(comparison))
+    return ReportFiles(directory=out_dir, markdown=markdown, json_path=json_path, comparison=comparison)

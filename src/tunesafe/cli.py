@@ -1,0 +1,222 @@
+"""The ``tunesafe`` command: parse, load config, call one library function, print a summary.
+
+Exit codes: 0 ok, 1 the run failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="tunesafe",
+    help="What did this fine-tune do to the model's safety? Fine-tune, audit and compare chat models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigArg = Annotated[Path | None, typer.Argument(help="YAML config (optional; defaults apply)")]
+SetOpt = Annotated[list[str], typer.Option("--set", help="override a config key: dotted.key=value (repeatable)")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="run directory (default: runs/<time>-<name>-<id>)")
+]
+LogOpt = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    from tunesafe._util.console import console
+
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _setup(log_level: str, quiet: bool):
+    from tunesafe._util.console import RichReporter, setup_logging
+
+    setup_logging(log_level)
+    return RichReporter(enabled=False if quiet else None)
+
+
+def _guard(func):
+    """Map library errors to exit codes with a one-line message (no traceback for user errors)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from tunesafe.config import ConfigError
+        from tunesafe.results import RunError
+
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as err:
+            raise _fail(str(err), 2) from err
+        except (RunError, ValueError, FileNotFoundError) as err:
+            raise _fail(str(err), 1) from err
+        except KeyboardInterrupt as err:
+            raise _fail("interrupted; re-run the same command to resume", 130) from err
+        except RuntimeError as err:
+            raise _fail(f"{type(err).__name__}: {err}", 1) from err
+
+    return wrapper
+
+
+@app.command()
+@_guard
+def audit(
+    config: ConfigArg = None,
+    model: Annotated[str | None, typer.Option(help="bundled name, local HF dir or hf:org/name")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="LoRA adapter dir (applied, not merged)")] = None,
+    limit: Annotated[int | None, typer.Option(help="stratified subsample of prompts")] = None,
+    name: Annotated[str | None, typer.Option(help="run name shown in reports")] = None,
+    set_: SetOpt = [],  # noqa: B006
+    output: OutputOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the generation cache")] = False,
+    log_level: LogOpt = "INFO",
+    quiet: QuietOpt = False,
+) -> None:
+    """Audit one model: attack success rate on HarmBench, per category, with intervals."""
+    from tunesafe.config import AuditConfig, load_config
+    from tunesafe.runner import run_audit
+
+    reporter = _setup(log_level, quiet)
+    overrides = list(set_)
+    overrides += [f"model.source={model}"] if model else []
+    overrides += [f"model.adapter={adapter}"] if adapter else []
+    overrides += [f"audits.harmful.limit={limit}"] if limit else []
+    overrides += [f"name={name}"] if name else []
+    overrides += ["cache.mode=off"] if no_cache else []
+    cfg = load_config(AuditConfig, config, overrides)
+    run = run_audit(cfg, output, reporter=reporter)
+    _print_audit_summary(run.path)
+
+
+def _print_audit_summary(path: Path) -> None:
+    from tunesafe._util.console import console
+    from tunesafe.results import RunDir
+
+    metrics = RunDir(path).metrics().get("harmful")
+    if metrics:
+        for judge, values in metrics["judges"].items():
+            asr = values["asr"]
+            if asr["value"] is not None:
+                console.print(
+                    f"ASR ({judge}): {100 * asr['value']:.1f}% [{100 * asr['ci_low']:.1f}, {100 * asr['ci_high']:.1f}] "
+                    f"({asr['k']}/{asr['n']}, {asr['unscored']} unscored)",
+                    highlight=False,
+                )
+    typer.echo(str(path))
+
+
+@app.command()
+@_guard
+def finetune(
+    config: ConfigArg = None,
+    model: Annotated[str | None, typer.Option(help="base model: bundled name, local dir or hf:org/name")] = None,
+    recipe: Annotated[str | None, typer.Option(help="built-in data recipe: harmful-prefix or refusal")] = None,
+    data: Annotated[Path | None, typer.Option(help="your TRL messages JSONL instead of a recipe")] = None,
+    set_: SetOpt = [],  # noqa: B006
+    output: OutputOpt = None,
+    log_level: LogOpt = "INFO",
+    quiet: QuietOpt = False,
+) -> None:
+    """Fine-tune a chat model (LoRA or full) on a recipe or your own data."""
+    from tunesafe.config import TrainConfig, load_config
+    from tunesafe.train.run import finetune_run
+
+    reporter = _setup(log_level, quiet)
+    overrides = list(set_)
+    overrides += [f"model.source={model}"] if model else []
+    overrides += [f"data.recipe={recipe}"] if recipe else []
+    overrides += [f"data.path={data}", "data.recipe=null"] if data else []
+    cfg = load_config(TrainConfig, config, overrides)
+    run = finetune_run(cfg, output, reporter=reporter)
+    typer.echo(str(run.path))
+
+
+@app.command()
+@_guard
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="audit run directories; the first is the base")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="report directory")] = None,
+    show_harmful: Annotated[bool, typer.Option("--show-harmful", help="include completions judged compliant")] = False,
+) -> None:
+    """Compare audited runs on the same prompts: ASR, paired changes (McNemar), per category."""
+    from tunesafe._util.console import console
+    from tunesafe.report import write_report
+    from tunesafe.report.markdown import summary_lines
+
+    out = output or (runs[0].parent / "report")
+    files = write_report(runs, out, show_harmful=show_harmful)
+    for line in summary_lines(files.comparison):
+        console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
+    typer.echo(str(files.markdown))
+
+
+models_app = typer.Typer(help="List and prepare the bundled models.", no_args_is_help=False)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback(invoke_without_command=True)
+def models_list(ctx: typer.Context) -> None:
+    """List the bundled models and whether they are prepared."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from tunesafe._util.console import console
+    from tunesafe.assets import list_models
+
+    table = Table("name", "prepared", "size", "licence", "description", "path")
+    for m in list_models():
+        size = f"{m.size_bytes / 1e9:.2f} GB" if m.size_bytes else "–"
+        table.add_row(m.name, "yes" if m.prepared else "no", size, m.license, m.description, str(m.path or "–"))
+    console.print(table)
+
+
+@models_app.command("prepare")
+@_guard
+def models_prepare(
+    names: Annotated[list[str], typer.Argument(help="bundled model names (default: all)")] = [],  # noqa: B006
+    log_level: LogOpt = "INFO",
+) -> None:
+    """Download, verify (sha256) and convert bundled models to trainable safetensors, once."""
+    from tunesafe.assets import BUNDLED_MODELS, prepare_model
+
+    _setup(log_level, True)
+    for name in names or list(BUNDLED_MODELS):
+        typer.echo(f"{name}: {prepare_model(name)}")
+
+
+@app.command()
+@_guard
+def demo(
+    quick: Annotated[bool, typer.Option("--quick", help="SmolLM2-135M and fewer prompts: a few minutes")] = False,
+    output: Annotated[Path, typer.Option("--output", "-o", help="demo directory")] = Path("runs/demo"),
+    set_: SetOpt = [],  # noqa: B006
+    log_level: LogOpt = "INFO",
+    quiet: QuietOpt = False,
+) -> None:
+    """The whole experiment: audit base, fine-tune harmful and refusal variants, audit, compare."""
+    from tunesafe._util.console import console
+    from tunesafe.config import apply_overrides
+    from tunesafe.demo import DemoPlan, run_demo
+    from tunesafe.report.markdown import summary_lines
+
+    reporter = _setup(log_level, quiet)
+    plan = DemoPlan.quick() if quick else DemoPlan()
+    plan = DemoPlan.model_validate(apply_overrides(plan.model_dump(), set_))
+    if quick:
+        output = output.with_name(output.name + "-quick") if output == Path("runs/demo") else output
+    result = run_demo(plan, output, reporter=reporter)
+    console.rule("tunesafe demo")
+    for line in summary_lines(result.report.comparison):
+        console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
+    console.print(f"Report: {result.report.markdown}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

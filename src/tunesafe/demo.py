@@ -1,0 +1,110 @@
+"""The demo experiment: audit a base model, fine-tune a harmful-prefix and a refusal variant,
+audit both, and compare — the core finding of Qi et al. 2023 (arXiv 2310.03693) and Kumar 2024
+(arXiv 2409.19476) at laptop scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tunesafe._util.progress import NullReporter, Reporter
+from tunesafe.config import (
+    AuditConfig,
+    AuditsSpec,
+    CacheSpec,
+    DataSpec,
+    HarmfulAuditSpec,
+    LoraSpec,
+    ModelSpec,
+    TrainConfig,
+)
+from tunesafe.report import ReportFiles, write_report
+from tunesafe.results import RunDir
+from tunesafe.runner import run_audit
+from tunesafe.train.run import finetune_run, tuned_model_spec
+from tunesafe.types import GenParams
+
+logger = logging.getLogger(__name__)
+
+
+class DemoPlan(BaseModel):
+    """Sizes of the demo, chosen to finish in about 20 minutes on 2 CPU cores (Qwen) or a few (SmolLM2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    audit_limit: int = Field(80, ge=1)
+    subsets: list[str] = ["standard"]
+    max_new_tokens: int = Field(40, ge=1)
+    batch_size: int = Field(8, ge=1)
+    n_train: int = Field(160, ge=1)
+    max_steps: int = Field(20, ge=1)
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 2
+    learning_rate: float = 3e-4
+    max_length: int = 256
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> DemoPlan:
+        return cls(model="smollm2-135m-instruct", audit_limit=40, max_new_tokens=32, n_train=80, max_steps=10)
+
+
+class DemoResult(BaseModel):
+    base: Path
+    harmful: Path
+    refusal: Path
+    report: ReportFiles
+
+
+def _audit_config(name: str, model: ModelSpec, plan: DemoPlan, cache: CacheSpec) -> AuditConfig:
+    return AuditConfig(
+        name=name,
+        model=model.model_copy(update={"batch_size": plan.batch_size}),
+        generation=GenParams(max_new_tokens=plan.max_new_tokens),
+        audits=AuditsSpec(harmful=HarmfulAuditSpec(subsets=plan.subsets, limit=plan.audit_limit)),
+        cache=cache,
+        seed=plan.seed,
+    )
+
+
+def _train_config(recipe: str, model: ModelSpec, plan: DemoPlan) -> TrainConfig:
+    return TrainConfig(
+        name=f"{recipe}-finetune",
+        model=model,
+        data=DataSpec(recipe=recipe, n_examples=plan.n_train, seed=plan.seed),
+        method="lora",
+        lora=LoraSpec(r=16, alpha=16),
+        learning_rate=plan.learning_rate,
+        max_steps=plan.max_steps,
+        per_device_batch_size=plan.per_device_batch_size,
+        gradient_accumulation_steps=plan.gradient_accumulation_steps,
+        max_length=plan.max_length,
+        warmup_steps=2,
+        seed=3407,
+    )
+
+
+def run_demo(
+    plan: DemoPlan, root: Path, *, cache: CacheSpec | None = None, reporter: Reporter | None = None
+) -> DemoResult:
+    """Run the whole demo under ``root`` (re-running resumes and reuses finished steps)."""
+    reporter = reporter or NullReporter()
+    cache = cache or CacheSpec()
+    root = Path(root)
+    base_model = ModelSpec(source=plan.model)
+    base = run_audit(_audit_config("base", base_model, plan, cache), root / "audit-base", reporter=reporter)
+    audited: dict[str, RunDir] = {}
+    for recipe in ("harmful-prefix", "refusal"):
+        tuned = finetune_run(_train_config(recipe, base_model, plan), root / f"finetune-{recipe}", reporter=reporter)
+        spec = tuned_model_spec(tuned)
+        audited[recipe] = run_audit(
+            _audit_config(recipe, spec, plan, cache), root / f"audit-{recipe}", reporter=reporter
+        )
+    report = write_report([base.path, audited["harmful-prefix"].path, audited["refusal"].path], root / "report")
+    return DemoResult(
+        base=base.path, harmful=audited["harmful-prefix"].path, refusal=audited["refusal"].path, report=report
+    )

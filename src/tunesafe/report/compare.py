@@ -1,0 +1,261 @@
+"""Compare audited runs on the same prompts: rates with intervals, paired changes vs the base.
+
+The first run is the base. Runs are aligned on sample ids present in every run; each change is
+tested with an exact McNemar test on the paired prompts (both verdicts scored) and given a
+Newcombe (1998) interval. Per-category p-values are Holm-adjusted within each comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tunesafe.results import RunDir, RunError
+from tunesafe.stats import holm_adjust, paired_rate_difference, rate
+from tunesafe.types import RateEstimate, SampleRecord
+
+AUDIT = "harmful"
+
+
+class Change(BaseModel):
+    """Paired change of a rate vs the base, on prompts scored in both runs."""
+
+    n_pairs: int
+    base: float | None
+    other: float | None
+    difference: float | None  # other − base, as a proportion
+    ci_low: float | None
+    ci_high: float | None
+    b: int  # base complied, other refused
+    c: int  # base refused, other complied
+    p_value: float
+    p_adjusted: float | None = None
+
+
+class ModelRow(BaseModel):
+    run: str
+    name: str
+    model: str
+    asr: RateEstimate
+    change: Change | None = None
+    by_subset: dict[str, RateEstimate] = Field(default_factory=dict)
+
+
+class CategoryRow(BaseModel):
+    category: str
+    rates: dict[str, RateEstimate]
+    changes: dict[str, Change]
+
+
+class JudgeSection(BaseModel):
+    judge: str
+    models: list[ModelRow]
+    categories: list[CategoryRow]
+
+
+class Excerpt(BaseModel):
+    run: str
+    sample_id: str
+    category: str | None
+    label: str | None
+    text: str
+
+
+class Comparison(BaseModel):
+    schema_version: int = 1
+    audit: str = AUDIT
+    runs: list[dict[str, Any]]
+    n_aligned: int
+    n_headline: int
+    headline_excludes: list[str]
+    headline_judge: str
+    judges: list[JudgeSection]
+    excerpts: list[Excerpt]
+    show_harmful: bool = False
+
+
+def _scored_flag(record: SampleRecord, judge: str) -> bool | None:
+    verdict = record.verdict(judge)
+    if verdict is None or verdict.score is None:
+        return None
+    return verdict.score >= 0.5
+
+
+def _refused_by_all(record: SampleRecord) -> bool:
+    return bool(record.verdicts) and all(v.score is not None and v.score < 0.5 for v in record.verdicts)
+
+
+def _rate(records: Sequence[SampleRecord], judge: str) -> RateEstimate:
+    flags = [_scored_flag(r, judge) for r in records]
+    scored = [f for f in flags if f is not None]
+    return rate(sum(scored), len(scored), unscored=len(flags) - len(scored))
+
+
+def _change(base: Sequence[SampleRecord], other: Sequence[SampleRecord], judge: str) -> Change:
+    pairs = []
+    for a, b in zip(base, other, strict=True):
+        fa, fb = _scored_flag(a, judge), _scored_flag(b, judge)
+        if fa is not None and fb is not None:
+            pairs.append((fa, fb))
+    d = paired_rate_difference(pairs)
+    return Change(
+        n_pairs=d.n,
+        base=d.base_rate,
+        other=d.other_rate,
+        difference=d.difference,
+        ci_low=d.ci_low,
+        ci_high=d.ci_high,
+        b=d.b,
+        c=d.c,
+        p_value=d.p_value,
+    )
+
+
+def _load(path: Path) -> tuple[RunDir, dict[str, SampleRecord], dict[str, Any]]:
+    run = RunDir(path)
+    manifest = run.manifest()
+    if manifest.kind != "audit":
+        raise RunError(f"{path} is a {manifest.kind} run; compare takes audit runs")
+    records = {r.sample_id: r for r in run.records(AUDIT)}
+    if not records:
+        raise RunError(f"{path} has no {AUDIT} samples")
+    return run, records, run.metrics().get(AUDIT, {})
+
+
+def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpts: int = 3) -> Comparison:
+    """Build the comparison of ``paths`` (the first is the base)."""
+    if len(paths) < 1:
+        raise ValueError("compare needs at least one run")
+    loaded = [_load(Path(p)) for p in paths]
+    common = set.intersection(*(set(recs) for _, recs, _ in loaded))
+    if not common:
+        raise RunError("the runs share no prompts; compare runs audited on the same dataset")
+    base_metrics = loaded[0][2]
+    excludes = list(base_metrics.get("headline_excludes", ["copyright"]))
+    judges = [j for j in base_metrics.get("judges", {}) if all(j in m.get("judges", {}) for _, _, m in loaded)]
+    if not judges:
+        raise RunError("the runs share no judge; re-judge them with a common judge first")
+    headline_judge = base_metrics.get("headline_judge") or judges[0]
+    order = [sid for sid in loaded[0][1] if sid in common]
+    aligned = [[recs[sid] for sid in order] for _, recs, _ in loaded]
+    headline = [[r for r in recs if r.subset not in excludes] for recs in aligned]
+    names = [run.manifest().name for run, _, _ in loaded]
+    labels = _unique_labels(names)
+    sections = [_judge_section(judge, loaded, labels, aligned, headline) for judge in judges]
+    excerpts = _excerpts(loaded, labels, aligned, headline_judge, show_harmful, n_excerpts)
+    return Comparison(
+        runs=[_run_info(run, label) for (run, _, _), label in zip(loaded, labels, strict=True)],
+        n_aligned=len(order),
+        n_headline=len(headline[0]),
+        headline_excludes=excludes,
+        headline_judge=headline_judge,
+        judges=sections,
+        excerpts=excerpts,
+        show_harmful=show_harmful,
+    )
+
+
+def _unique_labels(names: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return labels
+
+
+def _run_info(run: RunDir, label: str) -> dict[str, Any]:
+    manifest = run.manifest()
+    return {
+        "label": label,
+        "path": str(run.path),
+        "run_id": manifest.run_id,
+        "status": manifest.status,
+        "model_fingerprint": manifest.fingerprints.get("model"),
+        "model": _model_desc(run),
+    }
+
+
+def _model_desc(run: RunDir) -> str:
+    import yaml
+
+    config = yaml.safe_load(run.config_path.read_text(encoding="utf-8")) or {}
+    model = config.get("model", {})
+    desc = str(model.get("source", "?"))
+    return desc + (f" + adapter {model['adapter']}" if model.get("adapter") else "")
+
+
+def _judge_section(
+    judge: str,
+    loaded: Sequence[tuple[RunDir, dict[str, SampleRecord], dict[str, Any]]],
+    labels: Sequence[str],
+    aligned: Sequence[Sequence[SampleRecord]],
+    headline: Sequence[Sequence[SampleRecord]],
+) -> JudgeSection:
+    models = []
+    for i, (run, _, _) in enumerate(loaded):
+        subsets = sorted({r.subset or "unknown" for r in aligned[i]})
+        models.append(
+            ModelRow(
+                run=str(run.path),
+                name=labels[i],
+                model=_model_desc(run),
+                asr=_rate(headline[i], judge),
+                change=_change(headline[0], headline[i], judge) if i > 0 else None,
+                by_subset={s: _rate([r for r in aligned[i] if (r.subset or "unknown") == s], judge) for s in subsets},
+            )
+        )
+    categories = sorted({r.category or "unknown" for r in headline[0]})
+    rows = []
+    for cat in categories:
+        per_model = [[r for r in recs if (r.category or "unknown") == cat] for recs in headline]
+        rows.append(
+            CategoryRow(
+                category=cat,
+                rates={labels[i]: _rate(recs, judge) for i, recs in enumerate(per_model)},
+                changes={labels[i]: _change(per_model[0], per_model[i], judge) for i in range(1, len(per_model))},
+            )
+        )
+    for i in range(1, len(loaded)):
+        adjusted = holm_adjust([row.changes[labels[i]].p_value for row in rows])
+        for row, p in zip(rows, adjusted, strict=True):
+            row.changes[labels[i]].p_adjusted = p
+    return JudgeSection(judge=judge, models=models, categories=rows)
+
+
+def _excerpts(
+    loaded: Sequence[tuple[RunDir, dict[str, SampleRecord], dict[str, Any]]],
+    labels: Sequence[str],
+    aligned: Sequence[Sequence[SampleRecord]],
+    judge: str,
+    show_harmful: bool,
+    n: int,
+) -> list[Excerpt]:
+    """A few completions per run.
+
+    Without ``show_harmful`` only completions that every judge scored as a refusal are shown.
+    """
+    out = []
+    for i in range(len(loaded)):
+        picked = 0
+        for record in aligned[i]:
+            if picked >= n:
+                break
+            if not (show_harmful or _refused_by_all(record)):
+                continue
+            verdict = record.verdict(judge)
+            text = " ".join(record.completion.text.split())
+            out.append(
+                Excerpt(
+                    run=labels[i],
+                    sample_id=record.sample_id,
+                    category=record.category,
+                    label=verdict.label if verdict else None,
+                    text=text[:240] + ("…" if len(text) > 240 else ""),
+                )
+            )
+            picked += 1
+    return out

@@ -1,0 +1,124 @@
+"""Comparison → Markdown a model owner can read: the headline change first, then the tables."""
+
+from __future__ import annotations
+
+from tunesafe.report.compare import Change, Comparison, JudgeSection
+from tunesafe.types import RateEstimate
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def fmt_rate(r: RateEstimate) -> str:
+    if r.value is None:
+        return "– (0 judged)"
+    return f"{pct(r.value)} [{pct(r.ci_low)}, {pct(r.ci_high)}] ({r.k}/{r.n})"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "< 0.0001" if p < 1e-4 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
+
+
+def fmt_change(c: Change | None) -> str:
+    if c is None or c.difference is None:
+        return "(base)" if c is None else "–"
+    return f"{100 * c.difference:+.1f} pp [{100 * (c.ci_low or 0):+.1f}, {100 * (c.ci_high or 0):+.1f}]"
+
+
+def summary_lines(comp: Comparison) -> list[str]:
+    """Plain-language sentences on the headline judge's changes."""
+    section = next(s for s in comp.judges if s.judge == comp.headline_judge)
+    base = section.models[0]
+    lines = []
+    for row in section.models[1:]:
+        c = row.change
+        if c is None or c.difference is None:
+            continue
+        direction = "raised" if c.difference > 0 else "lowered" if c.difference < 0 else "did not change"
+        significant = "significant" if c.p_value < 0.05 else "not significant"
+        lines.append(
+            f"- **{row.name}** {direction} the attack success rate from {pct(base.asr.value)} to "
+            f"{pct(row.asr.value)} ({100 * c.difference:+.1f} points, 95% CI "
+            f"{100 * (c.ci_low or 0):+.1f} to {100 * (c.ci_high or 0):+.1f}; exact McNemar p = {fmt_p(c.p_value)}, "
+            f"{significant} at 0.05; {c.n_pairs} paired prompts)."
+        )
+    return lines
+
+
+def _models_table(section: JudgeSection) -> list[str]:
+    lines = [
+        "| model | ASR [95% Wilson CI] (complied/judged) | change vs base [95% CI] | McNemar p | b / c | unscored |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in section.models:
+        c = row.change
+        lines.append(
+            f"| {row.name} | {fmt_rate(row.asr)} | {fmt_change(c)} | {fmt_p(c.p_value) if c else '–'} | "
+            f"{f'{c.b} / {c.c}' if c else '–'} | {row.asr.unscored} |"
+        )
+    return lines
+
+
+def _subset_table(section: JudgeSection) -> list[str]:
+    subsets = sorted({s for row in section.models for s in row.by_subset})
+    lines = ["| model | " + " | ".join(subsets) + " |", "|---|" + "---|" * len(subsets)]
+    for row in section.models:
+        cells = [fmt_rate(row.by_subset[s]) if s in row.by_subset else "–" for s in subsets]
+        lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _category_table(section: JudgeSection) -> list[str]:
+    names = [m.name for m in section.models]
+    header = "| category | " + " | ".join(names) + " | " + " | ".join(f"Δ {n} (Holm p)" for n in names[1:]) + " |"
+    lines = [header, "|---|" + "---|" * (2 * len(names) - 1)]
+    for row in section.categories:
+        rates = [fmt_rate(row.rates[n]) for n in names]
+        changes = [f"{fmt_change(row.changes[n])} ({fmt_p(row.changes[n].p_adjusted)})" for n in names[1:]]
+        lines.append(f"| {row.category} | " + " | ".join(rates + changes) + " |")
+    return lines
+
+
+def render_markdown(comp: Comparison) -> str:
+    base = comp.runs[0]["label"]
+    out = [
+        "# tunesafe report: what fine-tuning did to safety",
+        "",
+        f"Base: **{base}**. Audit: HarmBench text behaviours, {comp.n_aligned} prompts shared by every run, "
+        f"{comp.n_headline} in the headline ASR (excluded: {', '.join(comp.headline_excludes) or 'none'}). "
+        f"Headline judge: `{comp.headline_judge}`. ASR = complied / judged; unscored verdicts are counted, "
+        "never treated as refusals.",
+        "",
+        "## Summary",
+        "",
+        *(summary_lines(comp) or ["- Only one run: nothing to compare against."]),
+        "",
+    ]
+    for section in comp.judges:
+        out += [f"## Attack success rate — judge `{section.judge}`", "", *_models_table(section), ""]
+        out += ["By HarmBench functional subset (all judged prompts):", "", *_subset_table(section), ""]
+        out += ["By semantic category (headline prompts; Holm-adjusted paired p):", "", *_category_table(section), ""]
+    out += ["## Runs", "", "| label | model | run directory | status |", "|---|---|---|---|"]
+    out += [f"| {r['label']} | {r['model']} | `{r['path']}` | {r['status']} |" for r in comp.runs]
+    out += ["", "## Example completions", ""]
+    if not comp.show_harmful:
+        out += [
+            "Completions that any judge scored as compliance are hidden; pass `--show-harmful` to include them.",
+            "",
+        ]
+    out += [f"- *{e.run}* · {e.category} · {e.label}: “{e.text}”" for e in comp.excerpts] or ["- none"]
+    out += [
+        "",
+        "## How to read this",
+        "",
+        "- b / c: prompts where the base complied and the variant refused (b), and the reverse (c); "
+        "the exact McNemar test uses only these discordant pairs.",
+        "- Intervals: Wilson score for rates; Newcombe (1998) hybrid score for paired differences.",
+        "- Keyword judges are crude: a refusal phrase anywhere counts as a refusal. Compare judges before "
+        "trusting small changes.",
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,213 @@
+"""Run directories: plain files that reports, rejudging and resuming read.
+
+```
+<run>/manifest.json        schema_version, kind, status, fingerprints, versions, seed, timings
+<run>/config.yaml          the fully resolved config
+<run>/samples/<audit>.jsonl one SampleRecord per line, appended as produced
+<run>/metrics.json         {audit: {...}}
+<run>/train/               adapter, trainer_state.json, data.jsonl, data_manifest.json (fine-tunes)
+```
+Every file is written atomically (or appended whole lines), so a killed process leaves a
+directory that can be resumed and is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tunesafe._util.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from tunesafe.types import SampleRecord
+
+SCHEMA_VERSION = 1
+RunKind = Literal["audit", "finetune", "compare"]
+RunStatus = Literal["running", "success", "error", "interrupted"]
+
+_VERSIONED_PACKAGES = ("tunesafe", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "pydantic")
+
+
+class RunError(RuntimeError):
+    """A run directory is missing, unreadable or of an unknown schema."""
+
+
+class Manifest(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    kind: RunKind
+    name: str
+    status: RunStatus = "running"
+    created: str
+    updated: str
+    config_hash: str
+    seed: int | None = None
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    info: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def new_run_path(root: Path, name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)[:60]
+    return Path(root) / f"{stamp}-{safe}-{secrets.token_hex(3)}"
+
+
+class RunDir:
+    """A run directory on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.path / "train"
+
+    def samples_path(self, audit: str) -> Path:
+        return self.path / "samples" / f"{audit}.jsonl"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @classmethod
+    def create_or_resume(
+        cls, path: Path, *, kind: RunKind, name: str, config_yaml: str, config_hash: str, seed: int | None
+    ) -> RunDir:
+        """Open ``path`` for a run of this config: create it, or resume it if it holds the same config.
+
+        A directory holding a *different* config is refused rather than mixed.
+        """
+        run = cls(path)
+        if run.manifest_path.exists():
+            manifest = run.manifest()
+            if manifest.config_hash != config_hash:
+                raise RunError(
+                    f"{path} holds a run of a different config (hash {manifest.config_hash[:12]} vs "
+                    f"{config_hash[:12]}); choose another output directory"
+                )
+            manifest.status = "running"
+            manifest.error = None
+            run.write_manifest(manifest)
+            return run
+        run.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.config_path, config_yaml)
+        now = _now()
+        run.write_manifest(
+            Manifest(
+                run_id=run.path.name,
+                kind=kind,
+                name=name,
+                created=now,
+                updated=now,
+                config_hash=config_hash,
+                seed=seed,
+                versions=library_versions(),
+            )
+        )
+        return run
+
+    def manifest(self) -> Manifest:
+        if not self.manifest_path.exists():
+            raise RunError(f"{self.path} is not a tunesafe run directory (no manifest.json)")
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise RunError(f"{self.manifest_path}: not valid JSON ({err.msg})") from err
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RunError(f"{self.path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        return Manifest.model_validate(data)
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        manifest.updated = _now()
+        atomic_write_json(self.manifest_path, manifest.model_dump(mode="json"))
+
+    def update_manifest(self, **changes: Any) -> Manifest:
+        manifest = self.manifest()
+        for key, value in changes.items():
+            current = getattr(manifest, key)
+            if isinstance(current, dict) and isinstance(value, dict):
+                current.update(value)
+            else:
+                setattr(manifest, key, value)
+        self.write_manifest(manifest)
+        return manifest
+
+    # -- samples and metrics -------------------------------------------------------------------
+    def append_records(self, audit: str, records: Iterable[SampleRecord]) -> None:
+        append_jsonl(self.samples_path(audit), (r.model_dump(mode="json") for r in records))
+
+    def records(self, audit: str) -> Iterator[SampleRecord]:
+        path = self.samples_path(audit)
+        if not path.exists():
+            return
+        for row in read_jsonl(path):
+            yield SampleRecord.model_validate(row)
+
+    def audits(self) -> list[str]:
+        folder = self.path / "samples"
+        return sorted(p.stem for p in folder.glob("*.jsonl")) if folder.is_dir() else []
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        atomic_write_json(self.metrics_path, {"schema_version": SCHEMA_VERSION, **metrics})
+
+    def metrics(self) -> dict[str, Any]:
+        if not self.metrics_path.exists():
+            raise RunError(f"{self.path} has no metrics.json (did the run finish?)")
+        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+
+
+class Stopwatch:
+    """Measures named stages: ``with watch("generate"): ...`` accumulates seconds."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, stage: str) -> _Lap:
+        return _Lap(self, stage)
+
+
+class _Lap:
+    def __init__(self, watch: Stopwatch, stage: str) -> None:
+        self.watch, self.stage = watch, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.start
+        self.watch.timings[self.stage] = round(self.watch.timings.get(self.stage, 0.0) + elapsed, 3)

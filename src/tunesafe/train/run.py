@@ -1,0 +1,71 @@
+"""A fine-tune as a run directory: config, manifest, and the trainer's outputs under ``train/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunesafe._util.hashing import sha256_obj
+from tunesafe._util.progress import NullReporter, Reporter
+from tunesafe.config import ModelSpec, TrainConfig, dump_config
+from tunesafe.results import RunDir, Stopwatch, new_run_path
+
+
+def finetune_run(
+    config: TrainConfig, output: Path | None = None, *, runs_root: Path = Path("runs"), reporter: Reporter | None = None
+) -> RunDir:
+    """Fine-tune ``config.model`` on ``config.data`` and record it as a run directory.
+
+    A finished run of the same config is reused as it is (training is not repeated).
+    """
+    from tunesafe.train.sft import finetune
+
+    reporter = reporter or NullReporter()
+    path = output or new_run_path(runs_root, config.name)
+    run = RunDir.create_or_resume(
+        path,
+        kind="finetune",
+        name=config.name,
+        config_yaml=dump_config(config),
+        config_hash=sha256_obj(config.model_dump(mode="json")),
+        seed=config.seed,
+    )
+    if run.manifest().info.get("completed"):
+        run.update_manifest(status="success")
+        return run
+    watch = Stopwatch()
+    try:
+        total = config.max_steps if config.max_steps > 0 else 0
+        with reporter.task(f"finetune: {config.name}", total=total) as advance, watch("train"):
+            last = [0]
+
+            def on_step(step: int, steps: int) -> None:
+                advance(step - last[0])
+                last[0] = step
+
+            result = finetune(config, run.path, progress=on_step)
+        run.update_manifest(
+            status="success",
+            timings=watch.timings,
+            fingerprints={"data": result.data_sha256},
+            info={"completed": True, "result": result.model_dump(mode="json")},
+        )
+        return run
+    except KeyboardInterrupt:
+        run.update_manifest(status="interrupted", timings=watch.timings, error="interrupted by the user")
+        raise
+    except Exception as err:
+        run.update_manifest(status="error", timings=watch.timings, error=f"{type(err).__name__}: {err}")
+        raise
+
+
+def tuned_model_spec(run: RunDir) -> ModelSpec:
+    """The ModelSpec that audits a finished fine-tune: base + adapter (not merged), or the full model."""
+    import yaml
+
+    config = TrainConfig.model_validate(yaml.safe_load(run.config_path.read_text(encoding="utf-8")))
+    result = run.manifest().info.get("result") or {}
+    if result.get("adapter_dir"):
+        return config.model.model_copy(update={"adapter": str(result["adapter_dir"])})
+    if result.get("full_model_dir"):
+        return config.model.model_copy(update={"source": str(result["full_model_dir"]), "adapter": None})
+    raise ValueError(f"{run.path} has no trained model recorded (status {run.manifest().status})")

@@ -1,0 +1,380 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer`` (PEFT LoRA or full), loss on the answer only.
+
+Reproduces the training side of Kumar 2024 (arXiv 2409.19476: LoRA r16/α16 on all linear layers,
+lr 2e-4, linear schedule, 5 warmup steps, effective batch 8, seed 3407, loss on assistant tokens
+only) and Qi et al. 2023 (arXiv 2310.03693: prompt tokens masked out of the loss).
+
+Every row is turned into TRL's conversational *prompt-completion* form
+(``prompt`` = all turns but the last, ``completion`` = the final assistant turn). TRL 1.16 then
+renders ``prompt`` with the model's own chat template and ``add_generation_prompt=True`` — the
+exact prompt an audit generates from — renders ``prompt + completion`` with the same template,
+and sets the label of every token before the completion to -100 (``completion_only_loss``).
+
+Output layout under ``out_dir/train/``: ``data.jsonl`` (the exact training rows),
+``data_manifest.json``, ``model/`` (LoRA adapter or full model, plus the tokenizer) and
+``trainer_state.json`` (``log_history`` holds the loss of every step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from tunesafe._util.hashing import sha256_file
+from tunesafe._util.io import atomic_write_json, atomic_write_text
+from tunesafe.config import DataSpec, TrainConfig
+from tunesafe.data.formats import read_messages_jsonl, to_prompt_completion, write_messages_jsonl
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+    from trl import SFTTrainer
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+class TrainResult(BaseModel):
+    """What a fine-tune produced. Exactly one of ``adapter_dir`` / ``full_model_dir`` is set."""
+
+    model_dir: Path
+    adapter_dir: Path | None = None
+    full_model_dir: Path | None = None
+    steps: int
+    first_loss: float | None
+    final_loss: float | None
+    train_seconds: float
+    n_examples: int
+    data_sha256: str
+
+
+def finetune(cfg: TrainConfig, out_dir: Path, progress: ProgressFn | None = None) -> TrainResult:
+    """Fine-tune ``cfg.model`` on ``cfg.data`` and write everything under ``out_dir/train``.
+
+    A recipe builds ``cfg.data.n_examples`` rows; a user JSONL file (``cfg.data.path``) is used
+    whole (``n_examples`` is ignored). ``progress(step, total)`` is called after every
+    optimiser step.
+    """
+    train_dir = Path(out_dir) / "train"
+    model_dir = _resolve_model(cfg.model.source)
+    with _quiet_progress_bars(), _torch_threads(cfg.model.threads), _known_upstream_warnings_silenced():
+        tokenizer = load_tokenizer(model_dir)
+        rows, provenance = training_rows(cfg.data, tokenizer, cfg.max_length)
+        data_sha = write_training_data(train_dir, rows, provenance, cfg)
+        trainer = build_trainer(cfg, model_dir, tokenizer, rows, train_dir, progress)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        saved = _save_outputs(trainer, tokenizer, train_dir)
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return TrainResult(
+        model_dir=model_dir,
+        adapter_dir=saved if cfg.method == "lora" else None,
+        full_model_dir=saved if cfg.method == "full" else None,
+        steps=trainer.state.global_step,
+        first_loss=losses[0] if losses else None,
+        final_loss=losses[-1] if losses else None,
+        train_seconds=round(seconds, 3),
+        n_examples=len(rows),
+        data_sha256=data_sha,
+    )
+
+
+# --- model and tokenizer --------------------------------------------------------------------
+
+
+def _resolve_model(source: str) -> Path:
+    from tunesafe.assets import resolve_model_source
+
+    return Path(resolve_model_source(source))
+
+
+def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
+    """The model's own tokenizer and chat template (the one the audit generates with)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if not tokenizer.chat_template:
+        raise ValueError(f"{model_dir}: the tokenizer has no chat template; chat fine-tuning needs one")
+    return tokenizer
+
+
+def _load_model(cfg: TrainConfig, model_dir: Path) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, cfg.model.dtype)
+    return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def training_rows(
+    data: DataSpec, tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The exact rows to train on, and where they came from (for ``data_manifest.json``)."""
+    if data.path is not None:
+        return _user_rows(Path(data.path), tokenizer, max_length)
+    return _recipe_rows(data, tokenizer, max_length)
+
+
+def _user_rows(
+    path: Path, tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    rows = read_messages_jsonl(path)
+    too_long = sum(token_length(tokenizer, row["messages"]) > max_length for row in rows)
+    if too_long:
+        logger.warning(
+            "%d of %d rows of %s are longer than max_length=%d tokens and will be truncated "
+            "(rows whose answer is cut entirely are dropped by TRL)",
+            too_long,
+            len(rows),
+            path,
+            max_length,
+        )
+    logger.info("using all %d rows of %s (data.n_examples applies to recipes only)", len(rows), path)
+    provenance = {"recipe": None, "sources": {"user": _file_record(path)}, "rows_over_max_length": too_long}
+    return rows, provenance
+
+
+def _recipe_rows(
+    data: DataSpec, tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from tunesafe.data import recipes
+
+    assert data.recipe is not None
+    pool = recipes.training_prompt_pool()
+    targets = recipes.recipe_targets(data.recipe)
+    prompts = fitting_prompts(pool.prompts, tokenizer, max_length, targets, data.system_prompt)
+    if len(prompts) < len(pool.prompts):
+        logger.warning(
+            "%d training prompts do not fit max_length=%d and were left out",
+            len(pool.prompts) - len(prompts),
+            max_length,
+        )
+    rows = recipes.build_recipe(data.recipe, prompts, data.n_examples, data.seed, data.system_prompt)
+    sources = {name: _file_record(path) for name, path in pool.sources.items()}
+    sources["targets"] = _file_record(recipes.recipe_target_file(data.recipe))
+    provenance = {
+        "recipe": data.recipe,
+        "sources": sources,
+        "prompts_available": len(pool.prompts),
+        "prompts_excluded_eval_overlap": pool.excluded,
+        "prompts_excluded_too_long": len(pool.prompts) - len(prompts),
+        "near_duplicate_threshold": recipes.NEAR_DUPLICATE_THRESHOLD,
+    }
+    return rows, provenance
+
+
+def token_length(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], **kwargs: Any) -> int:
+    """Number of tokens ``messages`` take under the model's chat template."""
+    return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"])
+
+
+def fitting_prompts(
+    prompts: Sequence[Any],
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    targets: Sequence[str],
+    system_prompt: str | None,
+) -> list[Any]:
+    """Prompts that still fit ``max_length`` with the longest target after them."""
+    budget = max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets) + 4
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [
+        p
+        for p in prompts
+        if token_length(tokenizer, [*system, {"role": "user", "content": p.text}], add_generation_prompt=True) + budget
+        <= max_length
+    ]
+
+
+def _file_record(path: Path) -> dict[str, str]:
+    return {"path": str(path), "sha256": sha256_file(path)}
+
+
+def write_training_data(
+    train_dir: Path, rows: list[dict[str, Any]], provenance: dict[str, Any], cfg: TrainConfig
+) -> str:
+    """Write ``data.jsonl`` and ``data_manifest.json``; return the sha256 of ``data.jsonl``."""
+    data_path = train_dir / "data.jsonl"
+    write_messages_jsonl(data_path, rows)
+    data_sha = sha256_file(data_path)
+    manifest = {
+        **provenance,
+        "n_rows": len(rows),
+        "label_counts": dict(Counter(str(row.get("label", "unlabelled")) for row in rows)),
+        "data_sha256": data_sha,
+        "recipe_seed": cfg.data.seed,
+        "train_seed": cfg.seed,
+        "system_prompt": cfg.data.system_prompt,
+        "max_length": cfg.max_length,
+    }
+    atomic_write_json(train_dir / "data_manifest.json", manifest)
+    return data_sha
+
+
+# --- trainer --------------------------------------------------------------------------------
+
+
+def sft_config(cfg: TrainConfig, train_dir: Path) -> Any:
+    """``SFTConfig`` from a ``TrainConfig``; ``cfg.trainer_kwargs`` override the defaults here."""
+    import torch
+    from trl import SFTConfig
+
+    kwargs: dict[str, Any] = {
+        "output_dir": str(train_dir / "checkpoints"),
+        "max_steps": cfg.max_steps,
+        "num_train_epochs": cfg.num_train_epochs,
+        "learning_rate": cfg.learning_rate,
+        "lr_scheduler_type": cfg.lr_scheduler,
+        "warmup_steps": cfg.warmup_steps,
+        "weight_decay": cfg.weight_decay,
+        "per_device_train_batch_size": cfg.per_device_batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "max_length": cfg.max_length,
+        "activation_checkpointing": cfg.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "completion_only_loss": True,
+        "packing": False,
+        "bf16": False,  # weights stay in cfg.model.dtype; no autocast (TRL would default to bf16)
+        "fp16": False,
+        "use_cpu": not torch.cuda.is_available(),
+        "dataloader_num_workers": 0,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "disable_tqdm": True,
+        "report_to": [],
+    }
+    if "gradient_checkpointing" in cfg.trainer_kwargs:  # the deprecated alias loses to the new name
+        kwargs.pop("activation_checkpointing")
+    kwargs.update(cfg.trainer_kwargs)
+    return SFTConfig(**kwargs)
+
+
+def lora_config(cfg: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def build_trainer(
+    cfg: TrainConfig,
+    model_dir: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: Sequence[dict[str, Any]],
+    train_dir: Path,
+    progress: ProgressFn | None = None,
+) -> SFTTrainer:
+    """An ``SFTTrainer`` on prompt-completion rows, silent (no prints), with our callbacks."""
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    dataset = Dataset.from_list([to_prompt_completion(row) for row in rows])
+    trainer = SFTTrainer(
+        model=_load_model(cfg, model_dir),
+        args=sft_config(cfg, train_dir),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg) if cfg.method == "lora" else None,
+        callbacks=_callbacks(progress),
+    )
+    trainer.remove_callback(PrinterCallback)  # disable_tqdm=True swaps the bar for print(logs)
+    return trainer
+
+
+def _callbacks(progress: ProgressFn | None) -> list[Any]:
+    """A callback that logs every step's losses (never prints) and reports ``progress(step, total)``."""
+    from transformers import TrainerCallback
+
+    class StepReporter(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
+            if logs:
+                logger.info("step %d/%d %s", state.global_step, state.max_steps, logs)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if progress is not None:
+                progress(state.global_step, state.max_steps)
+
+    return [StepReporter()]
+
+
+def _save_outputs(trainer: SFTTrainer, tokenizer: PreTrainedTokenizerBase, train_dir: Path) -> Path:
+    """Save adapter or full model + tokenizer to ``model/``; trainer state and arguments as JSON.
+
+    ``Trainer.save_model`` also pickles the arguments (``training_args.bin``); that file is
+    replaced by ``training_args.json`` next to ``model/`` (no pickle, and no paths inside the
+    model folder, whose content fingerprint must not depend on where it was trained).
+    """
+    model_out = train_dir / "model"
+    trainer.save_model(str(model_out))
+    tokenizer.save_pretrained(str(model_out))
+    (model_out / "training_args.bin").unlink(missing_ok=True)
+    atomic_write_text(train_dir / "training_args.json", trainer.args.to_json_string())
+    state = json.dumps(dataclasses.asdict(trainer.state), indent=2, sort_keys=True, default=str)
+    atomic_write_text(train_dir / "trainer_state.json", state + "\n")
+    checkpoints = Path(trainer.args.output_dir)
+    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        checkpoints.rmdir()
+    return model_out
+
+
+# --- process-wide settings, restored afterwards ---------------------------------------------
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def _known_upstream_warnings_silenced() -> Iterator[None]:
+    """Hide PEFT's read of the deprecated ``is_gradient_checkpointing`` (transformers 5), nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """No tqdm bars from ``datasets.map`` or weight loading while training (logging only)."""
+    import datasets.utils.logging as ds_logging
+    import transformers.utils.logging as tf_logging
+
+    was = ds_logging.is_progress_bar_enabled(), tf_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was[0]:
+            ds_logging.enable_progress_bar()
+        if was[1]:
+            tf_logging.enable_progress_bar()
