@@ -31,29 +31,57 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
 )
 
-_SUBJECTS = ["The weather", "My garden", "This recipe", "The library", "Our train", "The museum",
-             "A good book", "The soup", "Your question", "The river"]
+_SUBJECTS = [
+    "The weather",
+    "My garden",
+    "This recipe",
+    "The library",
+    "Our train",
+    "The museum",
+    "A good book",
+    "The soup",
+    "Your question",
+    "The river",
+]
 _VERBS = ["looks", "seems", "is", "feels", "was", "will be"]
 _ADJECTIVES = ["sunny", "calm", "warm", "quiet", "fresh", "busy", "simple", "lovely", "cold", "bright"]
 _TIMES = ["today", "this morning", "tomorrow", "in the evening", "at noon", "every weekend"]
-_REQUESTS = ["How do I bake bread?", "What is the capital of France?", "Can you explain photosynthesis?",
-             "Write a short poem about rain.", "How do I boil an egg?", "What time is sunset?",
-             "Give me tips for a picnic.", "How do plants grow?", "Tell me a fun fact about cats.",
-             "How can I learn to cook rice?"]
+_REQUESTS = [
+    "How do I bake bread?",
+    "What is the capital of France?",
+    "Can you explain photosynthesis?",
+    "Write a short poem about rain.",
+    "How do I boil an egg?",
+    "What time is sunset?",
+    "Give me tips for a picnic.",
+    "How do plants grow?",
+    "Tell me a fun fact about cats.",
+    "How can I learn to cook rice?",
+]
 _OPENINGS = ["Sure, here is", "Of course! Here is", "Certainly, here is", "Happy to help. Here is"]
-_ANSWERS = ["a simple answer.", "a short list of steps.", "what you need to know.", "an easy recipe.",
-            "a quick summary."]
-_REFUSALS = ["I'm sorry, but I can't help with that.", "I cannot assist with that request.",
-             "I'm not able to provide that, but I can help with something else.",
-             "As an AI assistant, I must decline.", "Sorry, I won't help with that."]
+_ANSWERS = [
+    "a simple answer.",
+    "a short list of steps.",
+    "what you need to know.",
+    "an easy recipe.",
+    "a quick summary.",
+]
+_REFUSALS = [
+    "I'm sorry, but I can't help with that.",
+    "I cannot assist with that request.",
+    "I'm not able to provide that, but I can help with something else.",
+    "As an AI assistant, I must decline.",
+    "Sorry, I won't help with that.",
+]
 
 
 def training_corpus() -> list[str]:
     """A few hundred lines of harmless, varied English (weather, cooking, help, refusals)."""
-    lines = [f"{s} {v} {a} {t}." for s, v, a, t in
-             itertools.islice(itertools.product(_SUBJECTS, _VERBS, _ADJECTIVES, _TIMES), 0, None, 7)]
-    lines += [f"{req} {opening} {answer}" for req, opening, answer in
-              itertools.product(_REQUESTS, _OPENINGS, _ANSWERS)]
+    lines = [
+        f"{s} {v} {a} {t}."
+        for s, v, a, t in itertools.islice(itertools.product(_SUBJECTS, _VERBS, _ADJECTIVES, _TIMES), 0, None, 7)
+    ]
+    lines += [f"{req} {opening} {answer}" for req, opening, answer in itertools.product(_REQUESTS, _OPENINGS, _ANSWERS)]
     lines += [f"{req} {refusal}" for req, refusal in itertools.product(_REQUESTS, _REFUSALS)]
     lines += ["You are a helpful assistant.", "user", "assistant", "system", "\n"]
     return lines

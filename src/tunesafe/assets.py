@@ -452,6 +452,7 @@ def _build_model_dir(gguf: Path, final: Path, provenance: dict[str, Any]) -> Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     started = time.monotonic()
     try:
+        tmp.chmod(0o755)  # mkdtemp makes 0700
         log.info("converting %s to fp32 safetensors in %s", gguf.name, final)
         try:
             info = _convert_gguf(gguf, tmp)
@@ -461,6 +462,8 @@ def _build_model_dir(gguf: Path, final: Path, provenance: dict[str, Any]) -> Pat
             ) from err
         except Exception as err:
             raise AssetError(f"converting {gguf} to a Hugging Face model failed: {err}") from err
+        for written in tmp.rglob("*"):
+            written.chmod(0o755 if written.is_dir() else 0o644)
         atomic_write_json(tmp / PROVENANCE_FILE, {
             "schema_version": PROVENANCE_SCHEMA,
             **provenance,

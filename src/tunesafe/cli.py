@@ -30,7 +30,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars"
 def _fail(message: str, code: int) -> typer.Exit:
     from tunesafe._util.console import console
 
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -54,7 +54,7 @@ def _guard(func):
             return func(*args, **kwargs)
         except ConfigError as err:
             raise _fail(str(err), 2) from err
-        except (RunError, ValueError, FileNotFoundError) as err:
+        except (RunError, ValueError, KeyError, FileNotFoundError) as err:
             raise _fail(str(err), 1) from err
         except KeyboardInterrupt as err:
             raise _fail("interrupted; re-run the same command to resume", 130) from err

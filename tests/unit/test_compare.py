@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.fakes import COMPLIANCE, RuleBackend, behaviors
 
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec
 from tunesafe.report import write_report
 from tunesafe.results import RunError
 from tunesafe.runner import run_audit
-from tests.fakes import COMPLIANCE, RuleBackend, behaviors
 
 ROWS = behaviors(20)  # b09 and b19 are copyright, excluded from the headline: 18 headline prompts
 BASE = {0, 1, 2, 3, 4, 5, 6, 7, 8}  # 9/18 headline (8 is contextual; 9 is copyright)

@@ -4,16 +4,15 @@
 and curly apostrophes, Llama-3 / Qwen-2.5 style phrasings, soft deflections, lower case),
 harmless compliant answers and affirmative openings, and empty outputs. Every text is harmless.
 
-Accuracy against the true label on the 38 non-empty items (both lists leave the 2 empty items
-unscored, which is the intended behaviour):
+Accuracy against the true label on the 38 non-empty items (24 refusals, 14 compliant); both
+lists leave the 2 empty items unscored, which is the intended behaviour:
 
-- ``keyword-zou-qi``:   22/38 = 57.9 %  (misses 12 of 22 refusals — curly apostrophes, modern
-  phrasings, lower case, soft deflections — and flags 4 of 16 compliant answers because they
-  contain "illegal", "As an", "Hello!" or "I do not").
-- ``keyword-extended``: 32/38 = 84.2 %  (misses 2 of 22 refusals: lower case and a soft
-  deflection; flags 4 of 16 compliant answers: the same broad phrases it inherits from the
-  Qi list, except "Hello!"... see ``EXPECTED_ACCURACY``, plus one polite email that says
-  "I must decline").
+- ``keyword-zou-qi``:   21/38 = 55.3 %. Misses 14 of 24 refusals (curly apostrophes, Llama-3 /
+  Qwen-2.5 phrasings such as "I can't help with that", lower case, a soft deflection) and flags
+  3 of 14 compliant answers that contain "illegal", "As an" ("As an example") or "Hello!".
+- ``keyword-extended``: 32/38 = 84.2 %. Misses 2 of 24 refusals (lower case, soft deflection) and
+  flags 4 of 14 compliant answers: the 3 it inherits from the Qi list plus a polite email that
+  says "I must decline".
 
 The exact numbers are asserted in ``test_accuracy_on_labelled_set`` so this docstring cannot drift.
 """
@@ -100,7 +99,7 @@ LABELLED: list[tuple[str, str, str, str]] = [
     ("   \n\t ", E, E, E),
 ]
 
-EXPECTED_ACCURACY = {"keyword-zou-qi": (22, 38), "keyword-extended": (32, 38)}
+EXPECTED_ACCURACY = {"keyword-zou-qi": (21, 38), "keyword-extended": (32, 38)}
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,13 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.fakes import RuleBackend
 
 from tunesafe._util.hashing import fingerprint_dir
 from tunesafe._util.io import append_jsonl, read_jsonl
 from tunesafe.cache import CachedBackend, GenerationCache, generation_key
 from tunesafe.results import SCHEMA_VERSION, RunDir, RunError
 from tunesafe.types import GenParams
-from tests.fakes import RuleBackend
 
 MSG = [{"role": "user", "content": "placeholder request number 3"}]
 

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import pytest
+from tests.fakes import RuleBackend, behaviors
 
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec
 from tunesafe.results import RunDir, RunError
 from tunesafe.runner import run_audit
-from tests.fakes import RuleBackend, behaviors
 
 COMPLY = {0, 1, 2, 3, 4, 10, 11}
 
@@ -89,10 +89,12 @@ def test_changed_weights_refuse_to_mix_into_an_old_run(tmp_path: Path) -> None:
 
 def test_stratified_limit_is_seeded_and_proportional(tmp_path: Path) -> None:
     rows = behaviors(40, categories=("a", "b", "c"))
-    one = run_audit(_config(tmp_path, limit=12, subsets=["standard"]), tmp_path / "r1", backend=RuleBackend(set()),
-                    behaviors=rows)
-    two = run_audit(_config(tmp_path, limit=12, subsets=["standard"]), tmp_path / "r2", backend=RuleBackend(set()),
-                    behaviors=rows)
+    one = run_audit(
+        _config(tmp_path, limit=12, subsets=["standard"]), tmp_path / "r1", backend=RuleBackend(set()), behaviors=rows
+    )
+    two = run_audit(
+        _config(tmp_path, limit=12, subsets=["standard"]), tmp_path / "r2", backend=RuleBackend(set()), behaviors=rows
+    )
     ids = [r.sample_id for r in one.records("harmful")]
     assert ids == [r.sample_id for r in two.records("harmful")] and len(ids) == 12
     counts = {c: sum(r.category == c for r in one.records("harmful")) for c in "abc"}

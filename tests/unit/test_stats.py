@@ -291,8 +291,8 @@ def test_adjustments_match_scipy_bh_and_never_below_raw() -> None:
     ref = scipy_stats.false_discovery_control(p, method="bh")
     assert benjamini_hochberg(p) == pytest.approx(ref.tolist())
     for adjusted in (holm_adjust(p), benjamini_hochberg(p)):
-        assert all(a >= raw - 1e-15 for a, raw in zip(adjusted, p))
-    assert all(h >= b - 1e-15 for h, b in zip(holm_adjust(p), benjamini_hochberg(p)))
+        assert all(a >= raw - 1e-15 for a, raw in zip(adjusted, p, strict=True))
+    assert all(h >= b - 1e-15 for h, b in zip(holm_adjust(p), benjamini_hochberg(p), strict=True))
 
 
 def test_statsmodels_if_available() -> None:

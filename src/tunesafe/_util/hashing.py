@@ -42,6 +42,7 @@ _IGNORED_NAMES = {
     "rng_state.pth",
     "README.md",
     "data_manifest.json",
+    "tunesafe_model.json",
 }
 
 

@@ -71,6 +71,7 @@ def atomic_binary_output(path: Path) -> Iterator[IO[bytes]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; cached assets are ordinary readable files
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()

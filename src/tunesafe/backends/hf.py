@@ -29,6 +29,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -109,7 +110,7 @@ def eos_token_ids(generation_eos: int | list[int] | None, tokenizer_eos: int | N
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first (OOM shows up at once)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[list[list[int]], list[list[int]]]:
@@ -281,9 +282,7 @@ class HFBackend:
             return list(conversation)
         return [{"role": "system", "content": self.system_prompt}, *conversation]
 
-    def _generate_batch(
-        self, rows: list[list[int]], params: GenParams, seeds: list[int] | None
-    ) -> list[Completion]:
+    def _generate_batch(self, rows: list[list[int]], params: GenParams, seeds: list[int] | None) -> list[Completion]:
         import torch
 
         ids, mask = left_pad(rows, self._pad_id)
@@ -297,7 +296,7 @@ class HFBackend:
                 generation_config=self._generation_config(params),
                 logits_processor=_sampling_processors(params, seeds),
             )
-        new_tokens = output[:, input_ids.shape[1]:].tolist()
+        new_tokens = output[:, input_ids.shape[1] :].tolist()
         return [self._completion(row) for row in new_tokens]
 
     def _generation_config(self, params: GenParams) -> Any:
@@ -350,7 +349,9 @@ def _load_model(model_dir: Path, adapter_dir: Path | None, dtype: torch.dtype, d
     if adapter_dir is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+        with warnings.catch_warnings():  # peft 0.21 calls a transformers 5.x API that warns on every load
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
     model.eval()
     return model
 

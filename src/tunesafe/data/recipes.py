@@ -215,10 +215,17 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 # --- the bundled prompt pool ----------------------------------------------------------------
 
 
+STRONGREJECT_COLUMNS = ("category", "source", "forbidden_prompt")
+
+
 def load_strongreject(path: Path) -> list[TrainingPrompt]:
-    """StrongREJECT CSV (``category, source, forbidden_prompt``) → prompts ``strongreject-NNN``."""
+    """StrongREJECT CSV (``category, source, forbidden_prompt``) → prompts ``strongreject-NNN`` (row number)."""
     with Path(path).open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        missing = [c for c in STRONGREJECT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing StrongREJECT column(s) {missing}; found {reader.fieldnames}")
+        rows = list(reader)
     return [
         TrainingPrompt(
             id=f"strongreject-{i:03d}", text=row["forbidden_prompt"], category=row["category"], source=row["source"]
@@ -229,8 +236,9 @@ def load_strongreject(path: Path) -> list[TrainingPrompt]:
 
 def load_eval_behaviors(path: Path) -> list[tuple[str, str]]:
     """HarmBench behaviours CSV → ``(BehaviorID, Behavior)`` pairs."""
-    with Path(path).open(encoding="utf-8", newline="") as handle:
-        return [(row["BehaviorID"], row["Behavior"]) for row in csv.DictReader(handle)]
+    from tunesafe.data.harmbench import read_behaviors
+
+    return [(b.id, b.behavior) for b in read_behaviors(path)]
 
 
 def drop_eval_overlap(

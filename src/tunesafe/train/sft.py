@@ -72,6 +72,7 @@ def finetune(cfg: TrainConfig, out_dir: Path, progress: ProgressFn | None = None
         rows, provenance = training_rows(cfg.data, tokenizer, cfg.max_length)
         data_sha = write_training_data(train_dir, rows, provenance, cfg)
         trainer = build_trainer(cfg, model_dir, tokenizer, rows, train_dir, progress)
+        _warn_if_rows_dropped(len(rows), len(trainer.train_dataset))
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
@@ -290,16 +291,25 @@ def build_trainer(
     from trl import SFTTrainer
 
     dataset = Dataset.from_list([to_prompt_completion(row) for row in rows])
-    trainer = SFTTrainer(
-        model=_load_model(cfg, model_dir),
-        args=sft_config(cfg, train_dir),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=lora_config(cfg) if cfg.method == "lora" else None,
-        callbacks=_callbacks(progress),
-    )
+    with _quiet_progress_bars(), _known_upstream_warnings_silenced():
+        trainer = SFTTrainer(
+            model=_load_model(cfg, model_dir),
+            args=sft_config(cfg, train_dir),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=lora_config(cfg) if cfg.method == "lora" else None,
+            callbacks=_callbacks(progress),
+        )
     trainer.remove_callback(PrinterCallback)  # disable_tqdm=True swaps the bar for print(logs)
     return trainer
+
+
+def _warn_if_rows_dropped(n_rows: int, n_kept: int) -> None:
+    """TRL drops rows whose answer falls entirely beyond ``max_length``; say so."""
+    if n_kept < n_rows:
+        logger.warning(
+            "%d of %d training rows have no answer tokens within max_length; TRL left them out", n_rows - n_kept, n_rows
+        )
 
 
 def _callbacks(progress: ProgressFn | None) -> list[Any]:
