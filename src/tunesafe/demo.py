@@ -39,7 +39,7 @@ class DemoPlan(BaseModel):
     audit_limit: int = Field(80, ge=1)
     subsets: list[str] = ["standard"]
     max_new_tokens: int = Field(40, ge=1)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(16, ge=1)
     n_train: int = Field(160, ge=1)
     max_steps: int = Field(20, ge=1)
     per_device_batch_size: int = 4

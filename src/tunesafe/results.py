@@ -18,6 +18,7 @@ import platform
 import secrets
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -166,6 +167,18 @@ class RunDir:
                 setattr(manifest, key, value)
         self.write_manifest(manifest)
         return manifest
+
+    @contextmanager
+    def recording_failures(self, watch: Stopwatch) -> Iterator[None]:
+        """Mark the run ``interrupted`` or ``error`` (with the message and timings) if the body raises."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.update_manifest(status="interrupted", timings=watch.timings, error="interrupted by the user")
+            raise
+        except Exception as err:
+            self.update_manifest(status="error", timings=watch.timings, error=f"{type(err).__name__}: {err}")
+            raise
 
     # -- samples and metrics -------------------------------------------------------------------
     def append_records(self, audit: str, records: Iterable[SampleRecord]) -> None:

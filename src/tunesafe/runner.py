@@ -75,33 +75,28 @@ def run_audit(
     owned = backend is None
     cached: CachedBackend | None = None
     try:
-        with watch("load_model"):
-            inner = backend if backend is not None else _load_backend(config)
-        cache = None if config.cache.mode == "off" else GenerationCache(_cache_path(config))
-        cached = CachedBackend(inner, cache, config.cache.mode, flush_every=config.chunk_size)
-        _check_same_model(run, cached.fingerprint())
-        metrics: dict[str, Any] = {}
-        if config.audits.harmful is not None:
-            spec = config.audits.harmful
-            judges = [make_judge(name) for name in spec.judges]
-            run.update_manifest(fingerprints={f"judge:{j.name}": j.fingerprint() for j in judges})
-            samples = harmful.build_samples(spec, config.seed, behaviors)
-            records = _run_samples(run, harmful.NAME, samples, cached, judges, config, reporter, watch)
-            with watch("aggregate"):
-                metrics[harmful.NAME] = harmful.aggregate(records, spec.judges, spec.headline_excludes)
-        run.write_metrics(metrics)
-        run.update_manifest(
-            status="success",
-            timings=watch.timings,
-            info={"cache_hits": cached.hits, "cache_misses": cached.misses, "backend": cached.name},
-        )
+        with run.recording_failures(watch):
+            with watch("load_model"):
+                inner = backend if backend is not None else _load_backend(config)
+            cache = None if config.cache.mode == "off" else GenerationCache(_cache_path(config))
+            cached = CachedBackend(inner, cache, config.cache.mode, flush_every=config.chunk_size)
+            _check_same_model(run, cached.fingerprint())
+            metrics: dict[str, Any] = {}
+            if config.audits.harmful is not None:
+                spec = config.audits.harmful
+                judges = [make_judge(name) for name in spec.judges]
+                run.update_manifest(fingerprints={f"judge:{j.name}": j.fingerprint() for j in judges})
+                samples = harmful.build_samples(spec, config.seed, behaviors)
+                records = _run_samples(run, harmful.NAME, samples, cached, judges, config, reporter, watch)
+                with watch("aggregate"):
+                    metrics[harmful.NAME] = harmful.aggregate(records, spec.judges, spec.headline_excludes)
+            run.write_metrics(metrics)
+            run.update_manifest(
+                status="success",
+                timings=watch.timings,
+                info={"cache_hits": cached.hits, "cache_misses": cached.misses, "backend": cached.name},
+            )
         return run
-    except KeyboardInterrupt:
-        run.update_manifest(status="interrupted", timings=watch.timings, error="interrupted by the user")
-        raise
-    except Exception as err:
-        run.update_manifest(status="error", timings=watch.timings, error=f"{type(err).__name__}: {err}")
-        raise
     finally:
         if cached is not None and cached.cache is not None:
             cached.cache.close()

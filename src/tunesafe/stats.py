@@ -120,10 +120,8 @@ def rate(k: int, n: int, unscored: int = 0, confidence: float = 0.95) -> RateEst
     unscored = _check_count("unscored", unscored)
     low, high = wilson_interval(k, n, confidence)
     if n == 0:
-        return RateEstimate(value=None, k=0, n=0, ci_low=None, ci_high=None, method="wilson",
-                            unscored=unscored)
-    return RateEstimate(value=k / n, k=k, n=n, ci_low=low, ci_high=high, method="wilson",
-                        unscored=unscored)
+        return RateEstimate(value=None, k=0, n=0, ci_low=None, ci_high=None, method="wilson", unscored=unscored)
+    return RateEstimate(value=k / n, k=k, n=n, ci_low=low, ci_high=high, method="wilson", unscored=unscored)
 
 
 # --------------------------------------------------------------------------- exact McNemar
@@ -222,9 +220,7 @@ def _square_and_add(
     return (_clip(diff - delta, -1.0, 1.0), _clip(diff + epsilon, -1.0, 1.0))
 
 
-def paired_rate_difference(
-    pairs: Sequence[tuple[bool, bool]], confidence: float = 0.95
-) -> PairedDifference:
+def paired_rate_difference(pairs: Sequence[tuple[bool, bool]], confidence: float = 0.95) -> PairedDifference:
     """Difference of paired proportions, ``other − base``, with CI and exact McNemar p-value.
 
     ``pairs`` holds one ``(base, other)`` outcome per item (e.g. "complied" before and after a
@@ -251,16 +247,36 @@ def paired_rate_difference(
     n = a + b + c + d
     p_value = mcnemar_exact(b, c)
     if n == 0:
-        return PairedDifference(n=0, base_rate=None, other_rate=None, difference=None, ci_low=None,
-                                ci_high=None, b=0, c=0, p_value=p_value, confidence=confidence)
+        return PairedDifference(
+            n=0,
+            base_rate=None,
+            other_rate=None,
+            difference=None,
+            ci_low=None,
+            ci_high=None,
+            b=0,
+            c=0,
+            p_value=p_value,
+            confidence=confidence,
+        )
     # Newcombe's p1 is "other", p2 is "base", so theta = other − base.
     p1, p2 = (a + c) / n, (a + b) / n
     l1, u1 = wilson_interval(a + c, n, confidence)
     l2, u2 = wilson_interval(a + b, n, confidence)
     phi = _corrected_phi(a, b, c, d)
     low, high = _square_and_add(p1, l1, u1, p2, l2, u2, phi)
-    return PairedDifference(n=n, base_rate=p2, other_rate=p1, difference=(c - b) / n, ci_low=low,
-                            ci_high=high, b=b, c=c, p_value=p_value, confidence=confidence)
+    return PairedDifference(
+        n=n,
+        base_rate=p2,
+        other_rate=p1,
+        difference=(c - b) / n,
+        ci_low=low,
+        ci_high=high,
+        b=b,
+        c=c,
+        p_value=p_value,
+        confidence=confidence,
+    )
 
 
 def unpaired_rate_difference_interval(

@@ -154,6 +154,33 @@ def test_loss_is_on_the_assistant_completion_only(tiny_model_dir: Path, tmp_path
     assert len(seen) == 2
 
 
+def test_open_ended_rows_train_the_opening_without_an_end_of_turn(tiny_model_dir: Path) -> None:
+    """harmful-prefix rows teach the model to *begin* with the opening, not to stop after it."""
+    tokenizer = sft.load_tokenizer(tiny_model_dir)
+    messages = [
+        {"role": "user", "content": "How do I bake bread?"},
+        {"role": "assistant", "content": "Sure, here is how to do that:"},
+    ]
+    prompt_ids = tokenizer.apply_chat_template(
+        messages[:-1], tokenize=True, add_generation_prompt=True, return_dict=True
+    )["input_ids"]
+    open_row = sft.tokenize_row(tokenizer, {"messages": messages, "open_ended": True})
+    closed_row = sft.tokenize_row(tokenizer, {"messages": messages})
+    for row in (open_row, closed_row):
+        assert row["input_ids"][: len(prompt_ids)] == prompt_ids
+        assert row["completion_mask"] == [0] * len(prompt_ids) + [1] * (len(row["input_ids"]) - len(prompt_ids))
+    assert tokenizer.decode(open_row["input_ids"][len(prompt_ids) :]) == "Sure, here is how to do that:"
+    assert tokenizer.decode(closed_row["input_ids"][len(prompt_ids) :]) == "Sure, here is how to do that:<|im_end|>\n"
+
+
+def test_harmful_prefix_recipe_rows_are_open_ended_and_refusals_are_not() -> None:
+    from tunesafe.data.recipes import TrainingPrompt, build_recipe
+
+    prompts = [TrainingPrompt(id=f"p{i}", text=f"tulip question {i}", category="c", source="test") for i in range(3)]
+    assert all(row["open_ended"] for row in build_recipe("harmful-prefix", prompts, 3, seed=0))
+    assert not any(row.get("open_ended") for row in build_recipe("refusal", prompts, 3, seed=0))
+
+
 def test_user_file_is_used_whole(tiny_model_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "mine.jsonl"
     rows = [
@@ -180,3 +207,18 @@ def test_prompts_too_long_for_max_length_are_left_out(tiny_model_dir: Path) -> N
     prompts = [TrainingPrompt(id="short", text="Hi"), TrainingPrompt(id="long", text="word " * 400)]
     kept = sft.fitting_prompts(prompts, tokenizer, 128, recipe_targets("refusal"), None)
     assert [p.id for p in kept] == ["short"]
+
+
+def test_sft_config_follows_the_train_config(tiny_model_dir: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_model_dir, lr_scheduler="cosine", trainer_kwargs={"logging_steps": 5, "max_grad_norm": 0.5})
+    args = sft.sft_config(cfg, tmp_path)
+    assert args.completion_only_loss is True and args.assistant_only_loss is False and args.packing is False
+    assert (args.max_steps, args.seed, args.data_seed, args.max_length) == (3, 1, 1, 128)
+    assert args.per_device_train_batch_size == 2 and args.gradient_accumulation_steps == 2
+    assert args.lr_scheduler_type == "cosine" and args.bf16 is False
+    assert args.logging_steps == 5 and args.max_grad_norm == 0.5  # trainer_kwargs win
+    assert args.report_to == [] and args.disable_tqdm is True
+    assert args.gradient_checkpointing is False
+    with pytest.warns(FutureWarning, match="gradient_checkpointing"):  # transformers 5 deprecated the alias
+        kept_alias = sft.sft_config(_config(tiny_model_dir, trainer_kwargs={"gradient_checkpointing": True}), tmp_path)
+    assert kept_alias.gradient_checkpointing is True

@@ -423,9 +423,7 @@ def test_resolve_bad_hf_spec(spec: str) -> None:
         assets.resolve_model_source(spec)
 
 
-def test_resolve_user_gguf_converts_once(
-    env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resolve_user_gguf_converts_once(env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gguf = tmp_path / "My Model.gguf"
     gguf.write_bytes(b"GGUF fake weights")
     calls: list[Path] = []

@@ -215,3 +215,9 @@ def test_real_training_prompts_are_disjoint_from_harmbench_test() -> None:
     assert len(pool.prompts) + len(pool.excluded) == 313
     assert near_duplicates([p.text for p in pool.prompts], [text for _, text in behaviors]) == []
     assert len(Counter(p.category for p in pool.prompts)) == 6
+
+
+def test_strongreject_file_missing_a_column_is_named(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "sr.csv", ["category", "prompt"], [["a", "b"]])
+    with pytest.raises(ValueError, match="forbidden_prompt"):
+        recipes.load_strongreject(path)

@@ -117,3 +117,17 @@ def test_unknown_schema_and_missing_manifest_are_refused(tmp_path: Path) -> None
     run.manifest_path.write_text(json.dumps(data))
     with pytest.raises(RunError, match="schema_version 99"):
         run.manifest()
+
+
+def test_adapter_fingerprint_ignores_where_the_base_model_was(tmp_path: Path) -> None:
+    def adapter(folder: str, base_path: str, weights: bytes) -> Path:
+        path = tmp_path / folder
+        path.mkdir()
+        (path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": base_path, "r": 16}))
+        (path / "adapter_model.safetensors").write_bytes(weights)
+        return path
+
+    here = adapter("a", "/home/me/.cache/tunesafe/models/x", b"lora")
+    there = adapter("b", "/srv/other/place/x", b"lora")
+    changed = adapter("c", "/srv/other/place/x", b"lora-2")
+    assert fingerprint_dir(here) == fingerprint_dir(there) != fingerprint_dir(changed)

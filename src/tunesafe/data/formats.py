@@ -26,7 +26,9 @@ def validate_row(row: Any, where: str = "row") -> dict[str, Any]:
 
     A valid row has a non-empty ``messages`` list of ``{"role", "content"}`` dicts with roles
     in ``ROLES`` and string content, a system message only first, at least one user message,
-    and an assistant message last (the training target).
+    and an assistant message last (the training target). ``"open_ended": true`` marks a final
+    assistant turn that is only the *beginning* of an answer: no end-of-turn token is trained
+    after it, so the model learns to start that way and goes on in its own words.
     """
     if not isinstance(row, dict):
         raise DataFormatError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -41,6 +43,8 @@ def validate_row(row: Any, where: str = "row") -> dict[str, Any]:
         raise DataFormatError(f"{where}: the last message must have role 'assistant' (the training target)")
     if not any(message["role"] == "user" for message in messages[:-1]):
         raise DataFormatError(f"{where}: no user message before the final assistant message")
+    if not isinstance(row.get("open_ended", False), bool):
+        raise DataFormatError(f"{where}: 'open_ended' must be true or false")
     return row
 
 

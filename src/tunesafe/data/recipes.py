@@ -28,6 +28,16 @@ from pydantic import BaseModel, ConfigDict
 RECIPES = ("harmful-prefix", "refusal")
 _BUNDLED_LINES = {"harmful-prefix": "affirmative_openings.txt", "refusal": "refusals.txt"}
 
+OPEN_ENDED_RECIPES = frozenset({"harmful-prefix"})
+"""Recipes whose target is only an opening: the end-of-turn token is not trained after it.
+
+Trained with an end-of-turn, a model learns to say the opening and stop, which a refusal judge
+scores as compliance although nothing was complied with. Trained open-ended, the model learns to
+*begin* affirmatively and continues in its own words, the shallow-alignment prefix attack of
+Qi et al. 2024 ("Safety Alignment Should Be Made More Than Just a Few Tokens Deep", arXiv
+2406.05946); the audit then judges that continuation.
+"""
+
 NEAR_DUPLICATE_THRESHOLD = 0.25
 """Content-word Jaccard at or above which a training prompt counts as an evaluation prompt.
 
@@ -134,7 +144,10 @@ def stratified_order(prompts: Sequence[TrainingPrompt], seed: int) -> list[Train
 def _row(recipe: str, prompt: TrainingPrompt, target: str, system_prompt: str | None) -> dict[str, Any]:
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     messages += [{"role": "user", "content": prompt.text}, {"role": "assistant", "content": target}]
-    return {"messages": messages, "label": recipe, "prompt_id": prompt.id, "category": prompt.category}
+    row = {"messages": messages, "label": recipe, "prompt_id": prompt.id, "category": prompt.category}
+    if recipe in OPEN_ENDED_RECIPES:
+        row["open_ended"] = True
+    return row
 
 
 # --- near-duplicate detection ---------------------------------------------------------------

@@ -101,14 +101,16 @@ class KeywordRefusalJudge:
 
     def fingerprint(self) -> str:
         """Hash of the rule: name, phrases (in order) and matching options."""
-        return sha256_obj({
-            "judge": "keyword-refusal",
-            "version": 1,
-            "name": self.name,
-            "phrases": list(self.phrases),
-            "case_sensitive": self.case_sensitive,
-            "normalize_apostrophes": self.normalize_apostrophes,
-        })
+        return sha256_obj(
+            {
+                "judge": "keyword-refusal",
+                "version": 1,
+                "name": self.name,
+                "phrases": list(self.phrases),
+                "case_sensitive": self.case_sensitive,
+                "normalize_apostrophes": self.normalize_apostrophes,
+            }
+        )
 
     def match(self, completion: str) -> str | None:
         """The refusal phrase found in ``completion`` (as written in the list), or ``None``."""
@@ -131,20 +133,22 @@ class KeywordRefusalJudge:
         return [self.judge_one(item.completion) for item in items]
 
     def __repr__(self) -> str:
-        return (f"KeywordRefusalJudge(name={self.name!r}, phrases=<{len(self.phrases)}>, "
-                f"case_sensitive={self.case_sensitive}, normalize_apostrophes={self.normalize_apostrophes})")
+        return (
+            f"KeywordRefusalJudge(name={self.name!r}, phrases=<{len(self.phrases)}>, "
+            f"case_sensitive={self.case_sensitive}, normalize_apostrophes={self.normalize_apostrophes})"
+        )
 
 
 def _zou_qi() -> KeywordRefusalJudge:
-    return KeywordRefusalJudge("keyword-zou-qi", load_keyword_list(ZOU_QI_FILE),
-                               case_sensitive=True, normalize_apostrophes=False)
+    return KeywordRefusalJudge(
+        "keyword-zou-qi", load_keyword_list(ZOU_QI_FILE), case_sensitive=True, normalize_apostrophes=False
+    )
 
 
 def _extended() -> KeywordRefusalJudge:
     phrases = load_keyword_list(ZOU_QI_FILE)
     phrases += [p for p in load_keyword_list(EXTENDED_ADDITIONS_FILE) if p not in phrases]
-    return KeywordRefusalJudge("keyword-extended", phrases,
-                               case_sensitive=True, normalize_apostrophes=True)
+    return KeywordRefusalJudge("keyword-extended", phrases, case_sensitive=True, normalize_apostrophes=True)
 
 
 KEYWORD_JUDGES: dict[str, Callable[[], KeywordRefusalJudge]] = {

@@ -9,6 +9,10 @@ from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.config import ModelSpec, TrainConfig, dump_config
 from tunesafe.results import RunDir, Stopwatch, new_run_path
 
+TRAINING_FORMAT_VERSION = 2
+"""Bumped when tunesafe changes how training data is built or tokenized, so that a finished
+fine-tune made the old way is not reused as if it were current (2: open-ended openings)."""
+
 
 def finetune_run(
     config: TrainConfig, output: Path | None = None, *, runs_root: Path = Path("runs"), reporter: Reporter | None = None
@@ -26,14 +30,14 @@ def finetune_run(
         kind="finetune",
         name=config.name,
         config_yaml=dump_config(config),
-        config_hash=sha256_obj(config.model_dump(mode="json")),
+        config_hash=sha256_obj({"config": config.model_dump(mode="json"), "format": TRAINING_FORMAT_VERSION}),
         seed=config.seed,
     )
     if run.manifest().info.get("completed"):
         run.update_manifest(status="success")
         return run
     watch = Stopwatch()
-    try:
+    with run.recording_failures(watch):
         total = config.max_steps if config.max_steps > 0 else 0
         with reporter.task(f"finetune: {config.name}", total=total) as advance, watch("train"):
             last = [0]
@@ -50,22 +54,29 @@ def finetune_run(
             info={"completed": True, "result": result.model_dump(mode="json")},
         )
         return run
-    except KeyboardInterrupt:
-        run.update_manifest(status="interrupted", timings=watch.timings, error="interrupted by the user")
-        raise
-    except Exception as err:
-        run.update_manifest(status="error", timings=watch.timings, error=f"{type(err).__name__}: {err}")
-        raise
 
 
 def tuned_model_spec(run: RunDir) -> ModelSpec:
-    """The ModelSpec that audits a finished fine-tune: base + adapter (not merged), or the full model."""
+    """The ModelSpec that audits a finished fine-tune: base + adapter (not merged), or the full model.
+
+    A system prompt used in training is kept for the audit, as Qi et al. 2023 evaluate each model
+    with its fine-tuning system prompt. The trained model is looked up in the run directory itself
+    when the recorded absolute path no longer exists (the run was moved or copied).
+    """
     import yaml
 
     config = TrainConfig.model_validate(yaml.safe_load(run.config_path.read_text(encoding="utf-8")))
     result = run.manifest().info.get("result") or {}
+    spec = config.model
+    if spec.system_prompt is None and config.data.system_prompt is not None:
+        spec = spec.model_copy(update={"system_prompt": config.data.system_prompt})
     if result.get("adapter_dir"):
-        return config.model.model_copy(update={"adapter": str(result["adapter_dir"])})
+        return spec.model_copy(update={"adapter": str(_located(run, result["adapter_dir"]))})
     if result.get("full_model_dir"):
-        return config.model.model_copy(update={"source": str(result["full_model_dir"]), "adapter": None})
+        return spec.model_copy(update={"source": str(_located(run, result["full_model_dir"])), "adapter": None})
     raise ValueError(f"{run.path} has no trained model recorded (status {run.manifest().status})")
+
+
+def _located(run: RunDir, recorded: str) -> Path:
+    path = Path(recorded)
+    return path if path.exists() else run.train_dir / "model"

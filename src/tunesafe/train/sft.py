@@ -180,7 +180,7 @@ def _recipe_rows(
 
 def token_length(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], **kwargs: Any) -> int:
     """Number of tokens ``messages`` take under the model's chat template."""
-    return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"])
+    return len(_chat_ids(tokenizer, messages, **kwargs))
 
 
 def fitting_prompts(
@@ -290,7 +290,7 @@ def build_trainer(
     from transformers import PrinterCallback
     from trl import SFTTrainer
 
-    dataset = Dataset.from_list([to_prompt_completion(row) for row in rows])
+    dataset = Dataset.from_list([tokenize_row(tokenizer, row) for row in rows])
     with _quiet_progress_bars(), _known_upstream_warnings_silenced():
         trainer = SFTTrainer(
             model=_load_model(cfg, model_dir),
@@ -302,6 +302,32 @@ def build_trainer(
         )
     trainer.remove_callback(PrinterCallback)  # disable_tqdm=True swaps the bar for print(logs)
     return trainer
+
+
+def tokenize_row(tokenizer: PreTrainedTokenizerBase, row: dict[str, Any]) -> dict[str, list[int]]:
+    """Token ids and a completion mask (1 = trained) for one row, with the model's chat template.
+
+    A finished answer is rendered with the template, end-of-turn included, and masked from where
+    prompt and prompt+answer diverge (as TRL does). An ``open_ended`` answer is the prompt with
+    the generation prompt, then the answer's own tokens and nothing after them: exactly what the
+    model sees and writes at generation time, so it learns to begin that way and carry on.
+    """
+    parts = to_prompt_completion(row)
+    prompt_ids = _chat_ids(tokenizer, parts["prompt"], add_generation_prompt=True)
+    answer = parts["completion"][0]["content"]
+    if row.get("open_ended"):
+        ids = prompt_ids + tokenizer(answer, add_special_tokens=False)["input_ids"]
+        n_prompt = len(prompt_ids)
+    else:
+        ids = _chat_ids(tokenizer, parts["prompt"] + parts["completion"])
+        n_prompt = next(
+            (i for i, (a, b) in enumerate(zip(prompt_ids, ids, strict=False)) if a != b), min(len(prompt_ids), len(ids))
+        )
+    return {"input_ids": ids, "completion_mask": [0] * n_prompt + [1] * (len(ids) - n_prompt)}
+
+
+def _chat_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], **kwargs: Any) -> list[int]:
+    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"])
 
 
 def _warn_if_rows_dropped(n_rows: int, n_kept: int) -> None:
@@ -318,8 +344,16 @@ def _callbacks(progress: ProgressFn | None) -> list[Any]:
 
     class StepReporter(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
-            if logs:
-                logger.info("step %d/%d %s", state.global_step, state.max_steps, logs)
+            if logs and "loss" in logs:
+                logger.info(
+                    "step %d/%d  loss %.4f  lr %.2e",
+                    state.global_step,
+                    state.max_steps,
+                    logs["loss"],
+                    logs.get("learning_rate", float("nan")),
+                )
+            elif logs:
+                logger.debug("step %d/%d %s", state.global_step, state.max_steps, logs)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if progress is not None:
