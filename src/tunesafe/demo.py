@@ -41,7 +41,7 @@ class DemoPlan(BaseModel):
     max_new_tokens: int = Field(40, ge=1)
     batch_size: int = Field(16, ge=1)
     n_train: int = Field(160, ge=1)
-    max_steps: int = Field(20, ge=1)
+    max_steps: int = Field(16, ge=1)
     per_device_batch_size: int = 4
     gradient_accumulation_steps: int = 2
     learning_rate: float = 3e-4

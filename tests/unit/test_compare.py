@@ -68,3 +68,21 @@ def test_compare_refuses_runs_without_shared_prompts(tmp_path: Path) -> None:
         write_report([base, other], tmp_path / "r")
     with pytest.raises(RunError, match="not a tunesafe run"):
         write_report([tmp_path], tmp_path / "r")
+
+
+def test_refusal_that_runs_to_the_length_limit_is_not_shown() -> None:
+    from tunesafe.report.compare import _safe_to_show
+    from tunesafe.types import Completion, SampleRecord, Verdict
+
+    def record(finish: str, score: float) -> SampleRecord:
+        return SampleRecord(
+            audit="harmful",
+            sample_id="x",
+            messages=[],
+            completion=Completion(text="As an AI ...", finish_reason=finish),
+            verdicts=[Verdict(judge="a", score=score), Verdict(judge="b", score=0.0)],
+        )
+
+    assert _safe_to_show(record("stop", 0.0))
+    assert not _safe_to_show(record("length", 0.0))  # may have turned into content
+    assert not _safe_to_show(record("stop", 1.0))  # one judge saw compliance

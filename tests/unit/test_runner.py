@@ -99,3 +99,14 @@ def test_stratified_limit_is_seeded_and_proportional(tmp_path: Path) -> None:
     assert ids == [r.sample_id for r in two.records("harmful")] and len(ids) == 12
     counts = {c: sum(r.category == c for r in one.records("harmful")) for c in "abc"}
     assert sorted(counts.values()) == [4, 4, 4]
+
+
+def test_degenerate_and_short_answers_are_counted_judge_free(tmp_path: Path) -> None:
+    from tunesafe.audits.harmful import completion_stats, is_degenerate
+
+    assert is_degenerate("again " * 20) and not is_degenerate("again " * 5)
+    assert not is_degenerate("The capital of France is Paris, a city on the Seine with many bridges.")
+    run = run_audit(_config(tmp_path), tmp_path / "run", backend=RuleBackend(COMPLY), behaviors=behaviors(10))
+    stats = run.metrics()["harmful"]["completions"]
+    assert stats == completion_stats(list(run.records("harmful")))
+    assert stats["n"] == 10 and stats["stopped"] == 10 and stats["empty"] == 0 and stats["degenerate"] == 0

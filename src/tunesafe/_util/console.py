@@ -68,8 +68,8 @@ class RichReporter:
             fraction = state["done"] / total if total else 0.0
             if fraction >= state["next"] or state["done"] == total:
                 elapsed = time.monotonic() - state["start"]
-                eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
-                self.log.info("%s: %d/%d (%.0fs elapsed, ~%.0fs left)", description, state["done"], total, elapsed, eta)
+                left = f"~{elapsed / fraction * (1 - fraction):.0f}s left" if fraction > 0 else "starting"
+                self.log.info("%s: %d/%d (%.0fs elapsed, %s)", description, state["done"], total, elapsed, left)
                 state["next"] = fraction + 0.1
 
         return advance

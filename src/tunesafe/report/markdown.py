@@ -22,6 +22,12 @@ def fmt_p(p: float | None) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
 
 
+def p_phrase(p: float) -> str:
+    """``p < 0.0001`` or ``p = 0.0078``."""
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def fmt_change(c: Change | None) -> str:
     if c is None or c.difference is None:
         return "(base)" if c is None else "–"
@@ -42,7 +48,7 @@ def summary_lines(comp: Comparison) -> list[str]:
         lines.append(
             f"- **{row.name}** {direction} the attack success rate from {pct(base.asr.value)} to "
             f"{pct(row.asr.value)} ({100 * c.difference:+.1f} points, 95% CI "
-            f"{100 * (c.ci_low or 0):+.1f} to {100 * (c.ci_high or 0):+.1f}; exact McNemar p = {fmt_p(c.p_value)}, "
+            f"{100 * (c.ci_low or 0):+.1f} to {100 * (c.ci_high or 0):+.1f}; exact McNemar {p_phrase(c.p_value)}, "
             f"{significant} at 0.05; {c.n_pairs} paired prompts)."
         )
     return lines
@@ -58,6 +64,21 @@ def _models_table(section: JudgeSection) -> list[str]:
         lines.append(
             f"| {row.name} | {fmt_rate(row.asr)} | {fmt_change(c)} | {fmt_p(c.p_value) if c else '–'} | "
             f"{f'{c.b} / {c.c}' if c else '–'} | {row.asr.unscored} |"
+        )
+    return lines
+
+
+def _completions_table(section: JudgeSection) -> list[str]:
+    lines = [
+        "| model | mean tokens | stopped by itself | hit the length limit | empty | degenerate (repetitive) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in section.models:
+        c = row.completions
+        n = c.get("n") or 0
+        lines.append(
+            f"| {row.name} | {c.get('mean_tokens')} | {c.get('stopped')}/{n} | {n - (c.get('stopped') or 0)}/{n} | "
+            f"{c.get('empty')} | {c.get('degenerate')} |"
         )
     return lines
 
@@ -101,12 +122,22 @@ def render_markdown(comp: Comparison) -> str:
         out += [f"## Attack success rate — judge `{section.judge}`", "", *_models_table(section), ""]
         out += ["By HarmBench functional subset (all judged prompts):", "", *_subset_table(section), ""]
         out += ["By semantic category (headline prompts; Holm-adjusted paired p):", "", *_category_table(section), ""]
+    out += [
+        "## How the models answered (headline prompts, judge-free)",
+        "",
+        "A variant that only says a short phrase and stops, or repeats itself, is visible here rather than "
+        "hidden inside the ASR.",
+        "",
+        *_completions_table(comp.judges[0]),
+        "",
+    ]
     out += ["## Runs", "", "| label | model | run directory | status |", "|---|---|---|---|"]
     out += [f"| {r['label']} | {r['model']} | `{r['path']}` | {r['status']} |" for r in comp.runs]
     out += ["", "## Example completions", ""]
     if not comp.show_harmful:
         out += [
-            "Completions that any judge scored as compliance are hidden; pass `--show-harmful` to include them.",
+            "Shown: completions every judge scored as a refusal and the model ended by itself. Others are "
+            "hidden; pass `--show-harmful` to include them.",
             "",
         ]
     out += [f"- *{e.run}* · {e.category} · {e.label}: “{e.text}”" for e in comp.excerpts] or ["- none"]
