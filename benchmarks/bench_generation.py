@@ -31,12 +31,21 @@ def peak_rss_gb() -> float:
 
 
 def timed(label: str, backend: HFBackend | CachedBackend, convs: list, params: GenParams, **extra: object) -> None:
+    misses_before = backend.misses if isinstance(backend, CachedBackend) else None
     start = time.perf_counter()
     out = backend.generate(convs, params)
     wall = time.perf_counter() - start
     tokens = sum(c.n_tokens or 0 for c in out)
-    row = {"config": label, "prompts": len(convs), "wall_s": round(wall, 2), "generated_tokens": tokens,
-           "tokens_per_s": round(tokens / wall, 1) if wall else None, "peak_rss_gb": round(peak_rss_gb(), 2), **extra}
+    served_from_cache = isinstance(backend, CachedBackend) and backend.misses == misses_before
+    row = {
+        "config": label,
+        "prompts": len(convs),
+        "wall_s": round(wall, 4),
+        "generated_tokens": 0 if served_from_cache else tokens,
+        "tokens_per_s": None if served_from_cache or not wall else round(tokens / wall, 1),
+        "peak_rss_gb": round(peak_rss_gb(), 2),
+        **extra,
+    }
     print(json.dumps(row), flush=True)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from tunesafe._util.hashing import sha256_file
-from tunesafe._util.io import atomic_write_json
+from tunesafe._util.io import atomic_output, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +61,12 @@ def file_lock(path: Path) -> Iterator[None]:
 # --------------------------------------------------------------------------- atomic binary output
 
 
-@contextlib.contextmanager
-def atomic_binary_output(path: Path) -> Iterator[IO[bytes]]:
-    """Yield a binary handle on a temp file next to ``path``; rename it over ``path`` on success.
+def atomic_binary_output(path: Path) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """A binary handle on a temp file next to ``path``, renamed over it on success (see ``atomic_output``).
 
-    If the body raises (a sha256 mismatch, a bad zip, KeyboardInterrupt), the temp file is removed
-    and ``path`` is left untouched.
+    If the body raises (a sha256 mismatch, a bad zip, KeyboardInterrupt), ``path`` is left untouched.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; cached assets are ordinary readable files
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return atomic_output(path, "wb")
 
 
 # --------------------------------------------------------------------------- verification records
