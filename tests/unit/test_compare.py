@@ -86,3 +86,10 @@ def test_refusal_that_runs_to_the_length_limit_is_not_shown() -> None:
     assert _safe_to_show(record("stop", 0.0))
     assert not _safe_to_show(record("length", 0.0))  # may have turned into content
     assert not _safe_to_show(record("stop", 1.0))  # one judge saw compliance
+
+
+def test_unchanged_rate_is_said_plainly(tmp_path: Path) -> None:
+    runs = [_audit(tmp_path, "base", BASE), _audit(tmp_path, "same", BASE)]
+    markdown = write_report(runs, tmp_path / "r").markdown.read_text()
+    assert "**same** left the attack success rate unchanged at 50.0% (+0.0 points" in markdown
+    assert "p = 1.000, not significant" in markdown

@@ -43,11 +43,14 @@ def summary_lines(comp: Comparison) -> list[str]:
         c = row.change
         if c is None or c.difference is None:
             continue
-        direction = "raised" if c.difference > 0 else "lowered" if c.difference < 0 else "did not change"
         significant = "significant" if c.p_value < 0.05 else "not significant"
+        if c.difference != 0:
+            verb = "raised" if c.difference > 0 else "lowered"
+            change = f"{verb} the attack success rate from {pct(base.asr.value)} to {pct(row.asr.value)}"
+        else:
+            change = f"left the attack success rate unchanged at {pct(row.asr.value)}"
         lines.append(
-            f"- **{row.name}** {direction} the attack success rate from {pct(base.asr.value)} to "
-            f"{pct(row.asr.value)} ({100 * c.difference:+.1f} points, 95% CI "
+            f"- **{row.name}** {change} ({100 * c.difference:+.1f} points, 95% CI "
             f"{100 * (c.ci_low or 0):+.1f} to {100 * (c.ci_high or 0):+.1f}; exact McNemar {p_phrase(c.p_value)}, "
             f"{significant} at 0.05; {c.n_pairs} paired prompts)."
         )
