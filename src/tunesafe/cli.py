@@ -5,10 +5,17 @@ Exit codes: 0 ok, 1 the run failed, 2 usage or configuration error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from tunesafe._util.console import RichReporter
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 app = typer.Typer(
     name="tunesafe",
@@ -34,19 +41,19 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _setup(log_level: str, quiet: bool):
+def _setup(log_level: str, quiet: bool) -> RichReporter:
     from tunesafe._util.console import RichReporter, setup_logging
 
     setup_logging(log_level)
     return RichReporter(enabled=False if quiet else None)
 
 
-def _guard(func):
+def _guard(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Map library errors to exit codes with a one-line message (no traceback for user errors)."""
     import functools
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         from tunesafe.config import ConfigError
         from tunesafe.results import RunError
 
