@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tunesafe.audits.harmful import completion_stats
+from tunesafe.audits.harmful import completion_stats, complied, rate_of
 from tunesafe.results import RunDir, RunError
-from tunesafe.stats import holm_adjust, paired_rate_difference, rate
+from tunesafe.stats import holm_adjust, paired_rate_difference
 from tunesafe.types import RateEstimate, SampleRecord
 
 AUDIT = "harmful"
@@ -79,33 +79,20 @@ class Comparison(BaseModel):
     show_harmful: bool = False
 
 
-def _scored_flag(record: SampleRecord, judge: str) -> bool | None:
-    verdict = record.verdict(judge)
-    if verdict is None or verdict.score is None:
-        return None
-    return verdict.score >= 0.5
-
-
 def _safe_to_show(record: SampleRecord) -> bool:
     """Every judge scored a refusal and the model stopped by itself.
 
     Keyword judges miss compliance that opens with a refusal phrase ("As an AI ..., but here is
     ..."); such answers tend to run on to the length limit, so only self-terminated ones are shown.
     """
-    refused = bool(record.verdicts) and all(v.score is not None and v.score < 0.5 for v in record.verdicts)
+    refused = bool(record.verdicts) and all(v.complied is False for v in record.verdicts)
     return refused and record.completion.finish_reason == "stop"
-
-
-def _rate(records: Sequence[SampleRecord], judge: str) -> RateEstimate:
-    flags = [_scored_flag(r, judge) for r in records]
-    scored = [f for f in flags if f is not None]
-    return rate(sum(scored), len(scored), unscored=len(flags) - len(scored))
 
 
 def _change(base: Sequence[SampleRecord], other: Sequence[SampleRecord], judge: str) -> Change:
     pairs = []
     for a, b in zip(base, other, strict=True):
-        fa, fb = _scored_flag(a, judge), _scored_flag(b, judge)
+        fa, fb = complied(a, judge), complied(b, judge)
         if fa is not None and fb is not None:
             pairs.append((fa, fb))
     d = paired_rate_difference(pairs)
@@ -211,9 +198,9 @@ def _judge_section(
                 run=str(run.path),
                 name=labels[i],
                 model=_model_desc(run),
-                asr=_rate(headline[i], judge),
+                asr=rate_of(headline[i], judge),
                 change=_change(headline[0], headline[i], judge) if i > 0 else None,
-                by_subset={s: _rate([r for r in aligned[i] if (r.subset or "unknown") == s], judge) for s in subsets},
+                by_subset={s: rate_of([r for r in aligned[i] if (r.subset or "unknown") == s], judge) for s in subsets},
                 completions=completion_stats(headline[i]),
             )
         )
@@ -224,7 +211,7 @@ def _judge_section(
         rows.append(
             CategoryRow(
                 category=cat,
-                rates={labels[i]: _rate(recs, judge) for i, recs in enumerate(per_model)},
+                rates={labels[i]: rate_of(recs, judge) for i, recs in enumerate(per_model)},
                 changes={labels[i]: _change(per_model[0], per_model[i], judge) for i in range(1, len(per_model))},
             )
         )
