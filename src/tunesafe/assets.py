@@ -57,6 +57,7 @@ from tunesafe._util.wheels import (
     record_verified,
     safe_relative,
 )
+from tunesafe.results import package_versions
 
 __all__ = [
     "BUNDLED_DATA",
@@ -384,15 +385,7 @@ def _is_prepared(directory: Path, gguf_sha256: str) -> bool:
 
 
 def _library_versions() -> dict[str, str | None]:
-    import importlib.metadata
-
-    versions: dict[str, str | None] = {}
-    for dist in ("tunesafe", "torch", "transformers", "gguf", "tokenizers", "safetensors"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return versions
+    return package_versions(("tunesafe", "torch", "transformers", "gguf", "tokenizers", "safetensors"))
 
 
 def _strip_gguf_quantizer(model: Any) -> None:

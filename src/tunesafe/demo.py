@@ -5,7 +5,6 @@ audit both, and compare — the core finding of Qi et al. 2023 (arXiv 2310.03693
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,8 +25,6 @@ from tunesafe.results import RunDir
 from tunesafe.runner import run_audit
 from tunesafe.train.run import finetune_run, tuned_model_spec
 from tunesafe.types import GenParams
-
-logger = logging.getLogger(__name__)
 
 
 class DemoPlan(BaseModel):

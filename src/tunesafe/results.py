@@ -30,7 +30,7 @@ from tunesafe._util.io import append_jsonl, atomic_write_json, atomic_write_text
 from tunesafe.types import SampleRecord
 
 SCHEMA_VERSION = 1
-RunKind = Literal["audit", "finetune", "compare"]
+RunKind = Literal["audit", "finetune"]
 RunStatus = Literal["running", "success", "error", "interrupted"]
 
 _VERSIONED_PACKAGES = ("tunesafe", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "pydantic")
@@ -61,14 +61,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
+def package_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """Installed version of each distribution, None where it is not installed."""
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            continue
+            versions[name] = None
     return versions
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the installed versions of the libraries a run's results depend on."""
+    installed = {k: v for k, v in package_versions(_VERSIONED_PACKAGES).items() if v is not None}
+    return {"python": platform.python_version(), **installed}
 
 
 def new_run_path(root: Path, name: str) -> Path:
@@ -190,10 +197,6 @@ class RunDir:
             return
         for row in read_jsonl(path):
             yield SampleRecord.model_validate(row)
-
-    def audits(self) -> list[str]:
-        folder = self.path / "samples"
-        return sorted(p.stem for p in folder.glob("*.jsonl")) if folder.is_dir() else []
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.metrics_path, {"schema_version": SCHEMA_VERSION, **metrics})

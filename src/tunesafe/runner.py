@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_cache_dir
-
 from tunesafe._util.hashing import sha256_obj
 from tunesafe._util.progress import NullReporter, Reporter
+from tunesafe.assets import cache_dir
 from tunesafe.audits import harmful
 from tunesafe.backends.base import Backend
 from tunesafe.cache import CachedBackend, GenerationCache
@@ -36,10 +35,7 @@ def config_hash(config: AuditConfig) -> str:
 
 
 def default_cache_path() -> Path:
-    import os
-
-    root = os.environ.get("TUNESAFE_CACHE_DIR") or user_cache_dir("tunesafe")
-    return Path(root) / "generations.sqlite"
+    return cache_dir() / "generations.sqlite"
 
 
 def run_audit(

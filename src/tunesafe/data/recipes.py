@@ -19,11 +19,12 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from tunesafe.data import bundled_lines, bundled_path
 
 RECIPES = ("harmful-prefix", "refusal")
 _BUNDLED_LINES = {"harmful-prefix": "affirmative_openings.txt", "refusal": "refusals.txt"}
@@ -71,17 +72,11 @@ class PromptPool:
 # --- bundled target lines -------------------------------------------------------------------
 
 
-def bundled_path(name: str) -> Path:
-    """Path of a file in ``tunesafe/data/bundled``."""
-    return Path(str(resources.files("tunesafe.data").joinpath("bundled", name)))
-
-
 def recipe_targets(recipe: str) -> list[str]:
     """The assistant targets a recipe draws from: affirmative openings or refusals."""
     if recipe not in _BUNDLED_LINES:
         raise ValueError(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
-    text = bundled_path(_BUNDLED_LINES[recipe]).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return bundled_lines(_BUNDLED_LINES[recipe])
 
 
 def recipe_target_file(recipe: str) -> Path:

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from importlib import resources
 
 from tunesafe._util.hashing import sha256_obj
+from tunesafe.data import bundled_lines
 from tunesafe.judges.base import JudgeInput
 from tunesafe.types import Verdict
 
@@ -52,13 +52,7 @@ EXTENDED_ADDITIONS_FILE = "refusal_keywords_extended_additions.txt"
 
 def load_keyword_list(filename: str) -> list[str]:
     """Phrases from a bundled list in ``tunesafe/data/bundled``: one per line, ``#`` lines are comments."""
-    text = resources.files("tunesafe.data").joinpath("bundled", filename).read_text(encoding="utf-8")
-    phrases = []
-    for line in text.splitlines():
-        phrase = line.strip()
-        if phrase and not phrase.startswith("#"):
-            phrases.append(phrase)
-    return phrases
+    return bundled_lines(filename)
 
 
 class KeywordRefusalJudge:

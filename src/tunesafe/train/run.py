@@ -33,7 +33,7 @@ def finetune_run(
         config_hash=sha256_obj({"config": config.model_dump(mode="json"), "format": TRAINING_FORMAT_VERSION}),
         seed=config.seed,
     )
-    if run.manifest().info.get("completed"):
+    if run.manifest().info.get("result"):
         run.update_manifest(status="success")
         return run
     watch = Stopwatch()
@@ -51,7 +51,7 @@ def finetune_run(
             status="success",
             timings=watch.timings,
             fingerprints={"data": result.data_sha256},
-            info={"completed": True, "result": result.model_dump(mode="json")},
+            info={"result": result.model_dump(mode="json")},
         )
         return run
 
