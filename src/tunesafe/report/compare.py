@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from tunesafe.audits.harmful import completion_stats, complied, rate_of
-from tunesafe.results import RunDir, RunError
+from tunesafe.results import Manifest, RunDir, RunError
 from tunesafe.stats import holm_adjust, paired_rate_difference
 from tunesafe.types import RateEstimate, SampleRecord
 
@@ -109,7 +109,17 @@ def _change(base: Sequence[SampleRecord], other: Sequence[SampleRecord], judge: 
     )
 
 
-def _load(path: Path) -> tuple[RunDir, dict[str, SampleRecord], dict[str, Any]]:
+class _Loaded(NamedTuple):
+    """One audit run, read once: its manifest, records by sample id, metrics and model description."""
+
+    run: RunDir
+    manifest: Manifest
+    records: dict[str, SampleRecord]
+    metrics: dict[str, Any]
+    model: str
+
+
+def _load(path: Path) -> _Loaded:
     run = RunDir(path)
     manifest = run.manifest()
     if manifest.kind != "audit":
@@ -117,7 +127,7 @@ def _load(path: Path) -> tuple[RunDir, dict[str, SampleRecord], dict[str, Any]]:
     records = {r.sample_id: r for r in run.records(AUDIT)}
     if not records:
         raise RunError(f"{path} has no {AUDIT} samples")
-    return run, records, run.metrics().get(AUDIT, {})
+    return _Loaded(run, manifest, records, run.metrics().get(AUDIT, {}), _model_desc(run))
 
 
 def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpts: int = 3) -> Comparison:
@@ -125,24 +135,23 @@ def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpt
     if len(paths) < 1:
         raise ValueError("compare needs at least one run")
     loaded = [_load(Path(p)) for p in paths]
-    common = set.intersection(*(set(recs) for _, recs, _ in loaded))
+    common = set.intersection(*(set(item.records) for item in loaded))
     if not common:
         raise RunError("the runs share no prompts; compare runs audited on the same dataset")
-    base_metrics = loaded[0][2]
+    base_metrics = loaded[0].metrics
     excludes = list(base_metrics.get("headline_excludes", ["copyright"]))
-    judges = [j for j in base_metrics.get("judges", {}) if all(j in m.get("judges", {}) for _, _, m in loaded)]
+    judges = [j for j in base_metrics.get("judges", {}) if all(j in item.metrics.get("judges", {}) for item in loaded)]
     if not judges:
         raise RunError("the runs share no judge; re-judge them with a common judge first")
     headline_judge = base_metrics.get("headline_judge") or judges[0]
-    order = [sid for sid in loaded[0][1] if sid in common]
-    aligned = [[recs[sid] for sid in order] for _, recs, _ in loaded]
+    order = [sid for sid in loaded[0].records if sid in common]
+    aligned = [[item.records[sid] for sid in order] for item in loaded]
     headline = [[r for r in recs if r.subset not in excludes] for recs in aligned]
-    names = [run.manifest().name for run, _, _ in loaded]
-    labels = _unique_labels(names)
+    labels = _unique_labels([item.manifest.name for item in loaded])
     sections = [_judge_section(judge, loaded, labels, aligned, headline) for judge in judges]
     excerpts = _excerpts(loaded, labels, aligned, headline_judge, show_harmful, n_excerpts)
     return Comparison(
-        runs=[_run_info(run, label) for (run, _, _), label in zip(loaded, labels, strict=True)],
+        runs=[_run_info(item, label) for item, label in zip(loaded, labels, strict=True)],
         n_aligned=len(order),
         n_headline=len(headline[0]),
         headline_excludes=excludes,
@@ -162,15 +171,14 @@ def _unique_labels(names: Sequence[str]) -> list[str]:
     return labels
 
 
-def _run_info(run: RunDir, label: str) -> dict[str, Any]:
-    manifest = run.manifest()
+def _run_info(item: _Loaded, label: str) -> dict[str, Any]:
     return {
         "label": label,
-        "path": str(run.path),
-        "run_id": manifest.run_id,
-        "status": manifest.status,
-        "model_fingerprint": manifest.fingerprints.get("model"),
-        "model": _model_desc(run),
+        "path": str(item.run.path),
+        "run_id": item.manifest.run_id,
+        "status": item.manifest.status,
+        "model_fingerprint": item.manifest.fingerprints.get("model"),
+        "model": item.model,
     }
 
 
@@ -185,19 +193,19 @@ def _model_desc(run: RunDir) -> str:
 
 def _judge_section(
     judge: str,
-    loaded: Sequence[tuple[RunDir, dict[str, SampleRecord], dict[str, Any]]],
+    loaded: Sequence[_Loaded],
     labels: Sequence[str],
     aligned: Sequence[Sequence[SampleRecord]],
     headline: Sequence[Sequence[SampleRecord]],
 ) -> JudgeSection:
     models = []
-    for i, (run, _, _) in enumerate(loaded):
+    for i, item in enumerate(loaded):
         subsets = sorted({r.subset or "unknown" for r in aligned[i]})
         models.append(
             ModelRow(
-                run=str(run.path),
+                run=str(item.run.path),
                 name=labels[i],
-                model=_model_desc(run),
+                model=item.model,
                 asr=rate_of(headline[i], judge),
                 change=_change(headline[0], headline[i], judge) if i > 0 else None,
                 by_subset={s: rate_of([r for r in aligned[i] if (r.subset or "unknown") == s], judge) for s in subsets},
@@ -223,7 +231,7 @@ def _judge_section(
 
 
 def _excerpts(
-    loaded: Sequence[tuple[RunDir, dict[str, SampleRecord], dict[str, Any]]],
+    loaded: Sequence[_Loaded],
     labels: Sequence[str],
     aligned: Sequence[Sequence[SampleRecord]],
     judge: str,
