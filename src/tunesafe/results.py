@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tunesafe._util.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from tunesafe._util.io import append_jsonl, atomic_output, atomic_write_json, atomic_write_text, read_jsonl
 from tunesafe.types import SampleRecord
 
 SCHEMA_VERSION = 1
@@ -53,6 +53,7 @@ class Manifest(BaseModel):
     fingerprints: dict[str, str] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)  # audit -> source, licence, sha256, rows
     info: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
 
@@ -190,6 +191,12 @@ class RunDir:
     # -- samples and metrics -------------------------------------------------------------------
     def append_records(self, audit: str, records: Iterable[SampleRecord]) -> None:
         append_jsonl(self.samples_path(audit), (r.model_dump(mode="json") for r in records))
+
+    def replace_records(self, audit: str, records: Iterable[SampleRecord]) -> None:
+        """Rewrite ``samples/<audit>.jsonl`` in one atomic step (rejudging): the old file stays until the new is whole."""
+        with atomic_output(self.samples_path(audit)) as handle:
+            for record in records:
+                handle.write(record.model_dump_json() + "\n")
 
     def records(self, audit: str) -> Iterator[SampleRecord]:
         path = self.samples_path(audit)

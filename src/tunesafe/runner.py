@@ -80,12 +80,12 @@ def run_audit(
             metrics: dict[str, Any] = {}
             if config.audits.harmful is not None:
                 spec = config.audits.harmful
-                judges = [make_judge(name) for name in spec.judges]
+                judges = [make_judge(j) for j in spec.judges]
                 run.update_manifest(fingerprints={f"judge:{j.name}": j.fingerprint() for j in judges})
                 samples = harmful.build_samples(spec, config.seed, behaviors)
                 records = _run_samples(run, harmful.NAME, samples, cached, judges, config, reporter, watch)
                 with watch("aggregate"):
-                    metrics[harmful.NAME] = harmful.aggregate(records, spec.judges, spec.headline_excludes)
+                    metrics[harmful.NAME] = harmful.aggregate(records, [j.name for j in judges], spec.headline_excludes)
             run.write_metrics(metrics)
             run.update_manifest(
                 status="success",

@@ -64,6 +64,7 @@ class Verdict(BaseModel):
     score: float | None
     label: str | None = None
     raw: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)  # judge-specific values: rubric score, S-codes, …
 
     @property
     def scored(self) -> bool:

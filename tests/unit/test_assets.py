@@ -259,7 +259,17 @@ def test_data_file_uses_pins(env: dict[str, Path], monkeypatch: pytest.MonkeyPat
 
 
 def test_pins_are_well_formed() -> None:
-    assert set(assets.BUNDLED_DATA) == {"harmbench-test", "harmbench-val", "strongreject", "strongreject-small"}
+    donotanswer = {n for n in assets.BUNDLED_DATA if n.startswith("donotanswer-")}
+    assert len(donotanswer) == 5
+    assert set(assets.BUNDLED_DATA) - donotanswer == {
+        "harmbench-test",
+        "harmbench-val",
+        "strongreject",
+        "strongreject-small",
+        "strongreject-rubric-system",
+        "strongreject-rubric-user",
+    }
+    assert len(assets.EMBEDDER_FILES) == 6
     assert set(assets.BUNDLED_MODELS) == {"qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"}
     files = list(assets.BUNDLED_DATA.values()) + [p for m in assets.BUNDLED_MODELS.values() for p in m.parts]
     hexes = [h for f in files for h in (f.wheel_sha256, f.member_sha256)]

@@ -24,8 +24,10 @@ def test_wrong_type_and_range_errors(tmp_path: Path) -> None:
         load_config(AuditConfig, overrides=["generation.max_new_tokens=0"])
     with pytest.raises(ConfigError, match=r"model\.batch_size"):
         load_config(AuditConfig, overrides=["model.batch_size=many"])
-    with pytest.raises(ConfigError, match=r"audits\.harmful\.subsets"):
-        load_config(AuditConfig, overrides=["audits.harmful.subsets=[standard, poems]"])
+    with pytest.raises(ConfigError, match=r"audits\.harmful\.judges"):
+        load_config(AuditConfig, overrides=["audits.harmful.judges=[keyword-extended, poems]"])
+    with pytest.raises(ConfigError, match=r"runs on a model"):
+        load_config(AuditConfig, overrides=["audits.harmful.judges=[qi-rubric]"])
 
 
 def test_overrides_are_typed_yaml_scalars() -> None:

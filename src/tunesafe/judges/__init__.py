@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tunesafe.judges.base import Judge, JudgeInput
+
+if TYPE_CHECKING:
+    from tunesafe.config import JudgeSpec
 
 __all__ = ["Judge", "JudgeInput", "judge_names", "make_judge"]
 
@@ -13,10 +18,12 @@ def judge_names() -> list[str]:
     return sorted(KEYWORD_JUDGES)
 
 
-def make_judge(name: str) -> Judge:
-    """Build a judge by its registered name."""
+def make_judge(spec: JudgeSpec | str) -> Judge:
+    """Build a judge from its spec (or registered name)."""
+    from tunesafe.config import JudgeSpec
     from tunesafe.judges.keyword import KEYWORD_JUDGES, make_keyword_judge
 
-    if name in KEYWORD_JUDGES:
-        return make_keyword_judge(name)
-    raise ValueError(f"unknown judge {name!r}; available: {', '.join(judge_names())}")
+    spec = JudgeSpec.model_validate(spec)
+    if spec.kind in KEYWORD_JUDGES:
+        return make_keyword_judge(spec.kind)
+    raise ValueError(f"unknown judge {spec.kind!r}; available: {', '.join(judge_names())}")
