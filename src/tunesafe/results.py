@@ -193,7 +193,7 @@ class RunDir:
         append_jsonl(self.samples_path(audit), (r.model_dump(mode="json") for r in records))
 
     def replace_records(self, audit: str, records: Iterable[SampleRecord]) -> None:
-        """Rewrite ``samples/<audit>.jsonl`` in one atomic step (rejudging): the old file stays until the new is whole."""
+        """Rewrite ``samples/<audit>.jsonl`` atomically (rejudging): the old file stays until the new one is whole."""
         with atomic_output(self.samples_path(audit)) as handle:
             for record in records:
                 handle.write(record.model_dump_json() + "\n")
