@@ -1,4 +1,8 @@
-"""Generation cache: SQLite, keyed by model *content*, messages and decoding parameters.
+"""Generation and verdict cache: SQLite, keyed by model *content*, messages and decoding parameters.
+
+Verdicts are keyed by the judge's fingerprint (rules, prompt file hash, judge model content) and
+the exact prompt and completion it saw, so re-judging stored completions is instant and a changed
+judge never serves stale verdicts.
 
 The key lists its components explicitly (inspect_ai's approach) and hashes the backend's
 content fingerprint, never a path (lm-evaluation-harness's cache has no model identity, so a
@@ -15,7 +19,8 @@ from typing import Literal
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.backends.base import Backend, ProgressCallback
-from tunesafe.types import Completion, Conversation, GenParams
+from tunesafe.judges.base import Judge, JudgeInput
+from tunesafe.types import Completion, Conversation, GenParams, Verdict
 
 CACHE_VERSION = 1
 CacheMode = Literal["read_write", "read_only", "off"]
@@ -33,8 +38,19 @@ def generation_key(fingerprint: str, messages: Conversation, params: GenParams) 
     )
 
 
+def verdict_key(judge_fingerprint: str, item: JudgeInput) -> str:
+    return sha256_obj(
+        {
+            "cache_version": CACHE_VERSION,
+            "judge": judge_fingerprint,
+            "prompt": item.prompt,
+            "completion": item.completion,
+        }
+    )
+
+
 class GenerationCache:
-    """A key → Completion store in one SQLite file (WAL mode; every write is one transaction)."""
+    """Key → Completion and key → Verdict stores in one SQLite file (WAL mode; every write is one transaction)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -44,25 +60,38 @@ class GenerationCache:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
+        )
         self._db.commit()
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
-        found: dict[str, Completion] = {}
+    def _get(self, table: str, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
         for start in range(0, len(keys), 500):
             chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key, value FROM generations WHERE key IN ({marks})", chunk)
-            for key, value in rows:
-                found[key] = Completion.model_validate_json(value)
+            found.update(self._db.execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", chunk))
         return found
 
-    def put_many(self, items: dict[str, Completion]) -> None:
+    def _put(self, table: str, items: dict[str, str]) -> None:
         now = time.time()
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO generations (key, value, created) VALUES (?, ?, ?)",
-                [(k, c.model_dump_json(), now) for k, c in items.items()],
+                f"INSERT OR REPLACE INTO {table} (key, value, created) VALUES (?, ?, ?)",
+                [(k, v, now) for k, v in items.items()],
             )
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
+        return {k: Completion.model_validate_json(v) for k, v in self._get("generations", keys).items()}
+
+    def put_many(self, items: dict[str, Completion]) -> None:
+        self._put("generations", {k: c.model_dump_json() for k, c in items.items()})
+
+    def get_verdicts(self, keys: Sequence[str]) -> dict[str, Verdict]:
+        return {k: Verdict.model_validate_json(v) for k, v in self._get("verdicts", keys).items()}
+
+    def put_verdicts(self, items: dict[str, Verdict]) -> None:
+        self._put("verdicts", {k: v.model_dump_json() for k, v in items.items()})
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
@@ -117,3 +146,37 @@ class CachedBackend:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class CachedJudge:
+    """A Judge that serves cached verdicts and sends only the misses to the wrapped judge, as one batch."""
+
+    def __init__(self, inner: Judge, cache: GenerationCache | None, mode: CacheMode = "read_write") -> None:
+        self.inner = inner
+        self.cache = cache if mode != "off" else None
+        self.mode = mode
+        self.name = inner.name
+        self.measures = getattr(inner, "measures", "harm")
+        self.hits = 0
+        self.misses = 0
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self.inner.fingerprint()
+        return self._fingerprint
+
+    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
+        keys = [verdict_key(self.fingerprint(), item) for item in items]
+        found = self.cache.get_verdicts(keys) if self.cache is not None else {}
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        self.hits += len(items) - len(todo)
+        self.misses += len(todo)
+        fresh = self.inner.judge([items[i] for i in todo]) if todo else []
+        if len(fresh) != len(todo):
+            raise RuntimeError(f"judge {self.name} returned {len(fresh)} verdicts for {len(todo)} items")
+        new = {keys[i]: v for i, v in zip(todo, fresh, strict=True)}
+        if self.cache is not None and self.mode == "read_write" and new:
+            self.cache.put_verdicts(new)
+        found.update(new)
+        return [found[k] for k in keys]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -32,6 +32,14 @@ OutputOpt = Annotated[
 ]
 LogOpt = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+JudgeOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--judge",
+        help="judge (repeatable): keyword-extended, keyword-zou-qi, refusal-classifier, or "
+        "<llamaguard|qi-rubric|strongreject-rubric|harmbench-yesno>@<model>",
+    ),
+]
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -78,6 +86,16 @@ def audit(
     model: Annotated[str | None, typer.Option(help="bundled name, local HF dir or hf:org/name")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter dir (applied, not merged)")] = None,
     limit: Annotated[int | None, typer.Option(help="stratified subsample of prompts")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="harmful prompts: a name from `tunesafe datasets`, a file, or hf:name")
+    ] = None,
+    judge: JudgeOpt = [],  # noqa: B006
+    overrefusal: Annotated[
+        bool, typer.Option("--overrefusal", help="also measure refusals of harmless look-alike prompts")
+    ] = False,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="measure each judge on the bundled labelled set; corrected ASR")
+    ] = False,
     name: Annotated[str | None, typer.Option(help="run name shown in reports")] = None,
     set_: SetOpt = [],  # noqa: B006
     output: OutputOpt = None,
@@ -85,7 +103,7 @@ def audit(
     log_level: LogOpt = "INFO",
     quiet: QuietOpt = False,
 ) -> None:
-    """Audit one model: attack success rate on HarmBench, per category, with intervals."""
+    """Audit one model: attack success rate per judge and category, with intervals; optionally over-refusal."""
     from tunesafe.config import AuditConfig, load_config
     from tunesafe.runner import run_audit
 
@@ -94,6 +112,10 @@ def audit(
     overrides += [f"model.source={model}"] if model else []
     overrides += [f"model.adapter={adapter}"] if adapter else []
     overrides += [f"audits.harmful.limit={limit}"] if limit else []
+    overrides += [f"audits.harmful.dataset={dataset}"] if dataset else []
+    overrides += [f"audits.harmful.judges=[{', '.join(judge)}]"] if judge else []
+    overrides += ["audits.overrefusal={}"] if overrefusal else []
+    overrides += ["audits.harmful.calibration={bundled: true}"] if calibrate else []
     overrides += [f"name={name}"] if name else []
     overrides += ["cache.mode=off"] if no_cache else []
     cfg = load_config(AuditConfig, config, overrides)
@@ -101,21 +123,126 @@ def audit(
     _print_audit_summary(run.path)
 
 
+def _fmt_rate(label: str, r: dict[str, Any]) -> str:
+    if r["value"] is None:
+        return f"{label}: – (0 judged, {r['unscored']} unscored)"
+    return (
+        f"{label}: {100 * r['value']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] "
+        f"({r['k']}/{r['n']}, {r['unscored']} unscored)"
+    )
+
+
 def _print_audit_summary(path: Path) -> None:
     from tunesafe._util.console import console
     from tunesafe.results import RunDir
 
-    metrics = RunDir(path).metrics().get("harmful")
-    if metrics:
-        for judge, values in metrics["judges"].items():
-            asr = values["asr"]
-            if asr["value"] is not None:
-                console.print(
-                    f"ASR ({judge}): {100 * asr['value']:.1f}% [{100 * asr['ci_low']:.1f}, {100 * asr['ci_high']:.1f}] "
-                    f"({asr['k']}/{asr['n']}, {asr['unscored']} unscored)",
-                    highlight=False,
-                )
+    metrics = RunDir(path).metrics()
+    for judge, values in metrics.get("harmful", {}).get("judges", {}).items():
+        console.print(_fmt_rate(f"ASR ({judge})", values["asr"]), highlight=False)
+    for judge, values in metrics.get("overrefusal", {}).get("judges", {}).items():
+        console.print(_fmt_rate(f"over-refusal ({judge})", values["refusal_rate"]), highlight=False)
     typer.echo(str(path))
+
+
+@app.command()
+@_guard
+def rejudge(
+    run: Annotated[Path, typer.Argument(help="a finished audit run directory (or an imported one)")],
+    judge: JudgeOpt = [],  # noqa: B006
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="also judge the bundled labelled set (Se/Sp, corrected ASR)")
+    ] = False,
+    calibration: Annotated[
+        Path | None, typer.Option(help="your labelled set: prompt, completion, label columns (CSV/JSONL/Parquet)")
+    ] = None,
+    log_level: LogOpt = "INFO",
+    quiet: QuietOpt = False,
+) -> None:
+    """Re-score stored completions with other judges, without generating again; metrics are recomputed."""
+    from tunesafe.config import CalibrationSpec, ConfigError, JudgeSpec
+    from tunesafe.rejudge import rejudge_run
+
+    reporter = _setup(log_level, quiet)
+    if not judge:
+        raise ConfigError("give at least one --judge")
+    specs = [_judge_spec(j, JudgeSpec) for j in judge]
+    cal = (
+        CalibrationSpec(path=str(calibration)) if calibration else CalibrationSpec(bundled=True) if calibrate else None
+    )
+    rejudge_run(run, specs, calibration=cal, reporter=reporter)
+    _print_audit_summary(run)
+
+
+def _judge_spec(text: str, cls: Any) -> Any:
+    from pydantic import ValidationError
+
+    from tunesafe.config import ConfigError
+
+    try:
+        return cls.model_validate(text)
+    except ValidationError as err:
+        raise ConfigError(f"--judge {text}: {err.errors()[0]['msg']}") from err
+
+
+@app.command("import")
+@_guard
+def import_(
+    source: Annotated[Path, typer.Argument(help="completions made elsewhere: CSV, JSONL or Parquet")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="new run directory")],
+    prompt_col: Annotated[str, typer.Option("--prompt-col")] = "prompt",
+    completion_col: Annotated[str, typer.Option("--completion-col")] = "completion",
+    category_col: Annotated[str | None, typer.Option("--category-col")] = None,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="stable prompt ids (to pair runs)")] = None,
+    subset_col: Annotated[str | None, typer.Option("--subset-col")] = None,
+    label_col: Annotated[
+        str | None, typer.Option("--label-col", help="an existing verdict: unsafe/safe, yes/no, 1/0, …")
+    ] = None,
+    label_judge: Annotated[str, typer.Option(help="judge name the existing labels get")] = "imported-label",
+    audit: Annotated[str, typer.Option(help="harmful or overrefusal")] = "harmful",
+    name: Annotated[str | None, typer.Option(help="run name shown in reports")] = None,
+    judge: JudgeOpt = [],  # noqa: B006
+    log_level: LogOpt = "INFO",
+    quiet: QuietOpt = False,
+) -> None:
+    """Turn an external completions file into a run directory, to judge and compare it with tunesafe."""
+    from tunesafe.config import JudgeSpec
+    from tunesafe.importer import ImportColumns, import_completions
+    from tunesafe.rejudge import rejudge_run
+
+    reporter = _setup(log_level, quiet)
+    columns = ImportColumns(
+        prompt=prompt_col,
+        completion=completion_col,
+        category=category_col,
+        id=id_col,
+        subset=subset_col,
+        label=label_col,
+    )
+    run = import_completions(source, output, columns=columns, audit=audit, name=name, label_judge=label_judge)
+    if judge:
+        rejudge_run(run.path, [_judge_spec(j, JudgeSpec) for j in judge], reporter=reporter)
+    _print_audit_summary(run.path)
+
+
+@app.command()
+@_guard
+def datasets() -> None:
+    """List the named prompt sets with their sizes, categories, sources and licences."""
+    from rich.table import Table
+
+    from tunesafe._util.console import console
+    from tunesafe.data.registry import describe_datasets
+
+    table = Table("name", "kind", "rows", "categories", "licence", "source")
+    for info in describe_datasets():
+        cats = ", ".join(f"{k} {v}" for k, v in sorted(info.categories.items(), key=lambda kv: -kv[1]))
+        table.add_row(info.name, info.kind, str(info.n_rows), cats, info.license, info.source)
+    console.print(table)
+    console.print(
+        "Your own prompts: a CSV / JSONL / Parquet file or hf:name as `audits.harmful.dataset`, "
+        "with `audits.harmful.columns` (prompt, category, id, context).",
+        highlight=False,
+    )
 
 
 @app.command()

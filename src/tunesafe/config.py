@@ -148,6 +148,16 @@ class OverrefusalAuditSpec(_Strict):
     limit: int | None = Field(None, ge=1)
     judges: list[JudgeSpec] = _judges("keyword-extended", "refusal-classifier")
 
+    @model_validator(mode="after")
+    def _refusal_detectors_only(self) -> OverrefusalAuditSpec:
+        harm = [j.display_name for j in self.judges if j.kind in LLM_JUDGE_KINDS]
+        if harm:
+            raise ValueError(
+                f"over-refusal needs refusal detectors; {', '.join(harm)} judge harm and cannot tell a refusal "
+                "from a helpful answer (use keyword-extended, keyword-zou-qi or refusal-classifier)"
+            )
+        return self
+
 
 class AuditsSpec(_Strict):
     harmful: HarmfulAuditSpec | None = Field(default_factory=HarmfulAuditSpec)

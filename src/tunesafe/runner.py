@@ -1,4 +1,4 @@
-"""The audit pipeline: samples → generate (cached) → judge → record → aggregate. Resumable.
+"""The audit pipeline: samples → generate (cached) → judge (cached) → record → aggregate. Resumable.
 
 Work is done in chunks; each chunk's records are appended to ``samples/<audit>.jsonl`` as soon
 as they are judged, and each chunk's generations are stored in the cache, so an interrupted
@@ -8,18 +8,20 @@ audit re-run skips everything already done and regenerates nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.assets import cache_dir
-from tunesafe.audits import harmful
+from tunesafe.audits import harmful, overrefusal
 from tunesafe.backends.base import Backend
 from tunesafe.cache import CachedBackend, GenerationCache
-from tunesafe.config import AuditConfig, dump_config
-from tunesafe.judges import Judge, make_judge
+from tunesafe.calibration import NAME as CALIBRATION
+from tunesafe.calibration import load_calibration
+from tunesafe.config import AuditConfig, CalibrationSpec, ConfigError, JudgeSpec, dump_config
+from tunesafe.judges import JudgeInput, JudgePanel
 from tunesafe.results import RunDir, RunError, Stopwatch, new_run_path
 from tunesafe.types import Sample, SampleRecord
 
@@ -44,6 +46,7 @@ def run_audit(
     *,
     runs_root: Path = Path("runs"),
     backend: Backend | None = None,
+    judge_backends: Mapping[str, Backend] | None = None,
     reporter: Reporter | None = None,
     behaviors: Sequence[Any] | None = None,
 ) -> RunDir:
@@ -54,10 +57,13 @@ def run_audit(
         output: run directory; a new one under ``runs_root`` when omitted. An existing directory
             of the same config is resumed.
         backend: a ready backend (tests, embedding); built from ``config.model`` when omitted.
+        judge_backends: ready backends for LLM judges, by judge name (tests, embedding).
         reporter: progress reporter (the CLI passes a rich one).
         behaviors: HarmBench rows to use instead of the bundled file (tests).
     """
     reporter = reporter or NullReporter()
+    if config.model.backend == "imported":
+        raise ConfigError("an imported run has no model to generate with; use `tunesafe rejudge` on it")
     path = output or new_run_path(runs_root, config.name)
     run = RunDir.create_or_resume(
         path,
@@ -70,6 +76,7 @@ def run_audit(
     watch = Stopwatch()
     owned = backend is None
     cached: CachedBackend | None = None
+    cache: GenerationCache | None = None
     try:
         with run.recording_failures(watch):
             with watch("load_model"):
@@ -77,15 +84,16 @@ def run_audit(
             cache = None if config.cache.mode == "off" else GenerationCache(_cache_path(config))
             cached = CachedBackend(inner, cache, config.cache.mode, flush_every=config.chunk_size)
             _check_same_model(run, cached.fingerprint())
+            context = _Context(run, cached, cache, config, reporter, watch, judge_backends)
             metrics: dict[str, Any] = {}
             if config.audits.harmful is not None:
                 spec = config.audits.harmful
-                judges = [make_judge(j) for j in spec.judges]
-                run.update_manifest(fingerprints={f"judge:{j.name}": j.fingerprint() for j in judges})
-                samples = harmful.build_samples(spec, config.seed, behaviors)
-                records = _run_samples(run, harmful.NAME, samples, cached, judges, config, reporter, watch)
-                with watch("aggregate"):
-                    metrics[harmful.NAME] = harmful.aggregate(records, [j.name for j in judges], spec.headline_excludes)
+                samples, info = harmful.build_samples(spec, config.seed, behaviors)
+                metrics[harmful.NAME] = _audit(context, harmful.NAME, samples, info, spec.judges, spec.calibration)
+            if config.audits.overrefusal is not None:
+                spec_or = config.audits.overrefusal
+                samples, info = overrefusal.build_samples(spec_or, config.seed)
+                metrics[overrefusal.NAME] = _audit(context, overrefusal.NAME, samples, info, spec_or.judges, None)
             run.write_metrics(metrics)
             run.update_manifest(
                 status="success",
@@ -94,10 +102,87 @@ def run_audit(
             )
         return run
     finally:
-        if cached is not None and cached.cache is not None:
-            cached.cache.close()
+        if cache is not None:
+            cache.close()
         if owned and cached is not None:
             cached.close()
+
+
+class _Context(NamedTuple):
+    run: RunDir
+    backend: CachedBackend
+    cache: GenerationCache | None
+    config: AuditConfig
+    reporter: Reporter
+    watch: Stopwatch
+    judge_backends: Mapping[str, Backend] | None
+
+
+def _audit(
+    ctx: _Context,
+    audit: str,
+    samples: Sequence[Sample],
+    dataset: dict[str, Any],
+    judge_specs: Sequence[JudgeSpec],
+    calibration: CalibrationSpec | None,
+) -> dict[str, Any]:
+    """Generate, judge and aggregate one audit; judge the calibration set when one is given."""
+    with JudgePanel(
+        judge_specs, cache=ctx.cache, cache_mode=ctx.config.cache.mode, backends=ctx.judge_backends
+    ) as panel:
+        ctx.run.update_manifest(
+            fingerprints=panel.fingerprints(), datasets={audit: dataset}, info={f"judges:{audit}": panel.describe()}
+        )
+        records = _run_samples(ctx, audit, samples, panel)
+        calibration_records = None
+        if calibration is not None:
+            with ctx.watch("judge"):
+                calibration_records = judge_calibration(ctx.run, calibration, panel)
+    with ctx.watch("aggregate"):
+        return aggregate_audit(audit, records, ctx.config, calibration_records)
+
+
+def judge_calibration(run: RunDir, spec: CalibrationSpec, panel: JudgePanel) -> list[SampleRecord]:
+    """Judge the labelled calibration set with the panel and store it as ``samples/calibration.jsonl``."""
+    records, info = load_calibration(spec)
+    verdicts = panel.judge([JudgeInput.from_messages(r.messages, r.completion.text) for r in records])
+    judged = [r.model_copy(update={"verdicts": v}) for r, v in zip(records, verdicts, strict=True)]
+    run.replace_records(CALIBRATION, judged)
+    run.update_manifest(datasets={CALIBRATION: info})
+    return judged
+
+
+def judge_names(records: Sequence[SampleRecord], configured: Sequence[str]) -> list[str]:
+    """The configured judges first, then any other judge found in the records (added by rejudging)."""
+    names = list(configured)
+    for record in records:
+        names += [v.judge for v in record.verdicts if v.judge not in names]
+    return names
+
+
+def aggregate_audit(
+    audit: str,
+    records: Sequence[SampleRecord],
+    config: AuditConfig,
+    calibration_records: Sequence[SampleRecord] | None = None,
+) -> dict[str, Any]:
+    """An audit's metrics from its records (used by the runner, rejudging and importing)."""
+    from tunesafe.panel import panel_summary
+
+    if audit == overrefusal.NAME:
+        spec_or = config.audits.overrefusal
+        configured = [j.display_name for j in spec_or.judges] if spec_or else []
+        return overrefusal.aggregate(records, judge_names(records, configured))
+    spec = config.audits.harmful
+    configured = [j.display_name for j in spec.judges] if spec else []
+    excludes = spec.headline_excludes if spec else []
+    judges = judge_names(records, configured)
+    metrics = harmful.aggregate(records, judges, excludes)
+    headline = [r for r in records if r.subset not in excludes]
+    n_bootstrap = spec.calibration.n_bootstrap if spec and spec.calibration else 2000
+    summary = panel_summary(headline, judges, calibration_records, n_bootstrap=n_bootstrap, seed=config.seed)
+    metrics["panel"] = summary.model_dump(mode="json")
+    return metrics
 
 
 def _load_backend(config: AuditConfig) -> Backend:
@@ -121,30 +206,23 @@ def _check_same_model(run: RunDir, fingerprint: str) -> None:
     run.update_manifest(fingerprints={"model": fingerprint})
 
 
-def _run_samples(
-    run: RunDir,
-    audit: str,
-    samples: Sequence[Sample],
-    backend: CachedBackend,
-    judges: Sequence[Judge],
-    config: AuditConfig,
-    reporter: Reporter,
-    watch: Stopwatch,
-) -> list[SampleRecord]:
+def _run_samples(ctx: _Context, audit: str, samples: Sequence[Sample], panel: JudgePanel) -> list[SampleRecord]:
     """Generate and judge what is not yet in the run directory; return all records in sample order."""
+    run, config, watch = ctx.run, ctx.config, ctx.watch
     wanted = {s.id for s in samples}
     done = {r.sample_id: r for r in run.records(audit) if r.sample_id in wanted}
     todo = [s for s in samples if s.id not in done]
     logger.info("%s: %d samples, %d already done, %d to run", audit, len(samples), len(done), len(todo))
-    with reporter.task(f"{audit}: {config.name}", total=len(samples)) as advance:
+    with ctx.reporter.task(f"{audit}: {config.name}", total=len(samples)) as advance:
         advance(len(done))
         for start in range(0, len(todo), config.chunk_size):
             chunk = todo[start : start + config.chunk_size]
             with watch("generate"):
-                completions = backend.generate([s.messages for s in chunk], config.generation, advance)
+                completions = ctx.backend.generate([s.messages for s in chunk], config.generation, advance)
             with watch("judge"):
-                inputs = [harmful.judge_input(s, c.text) for s, c in zip(chunk, completions, strict=True)]
-                verdicts = [judge.judge(inputs) for judge in judges]
+                verdicts = panel.judge(
+                    [JudgeInput.from_messages(s.messages, c.text) for s, c in zip(chunk, completions, strict=True)]
+                )
             records = [
                 SampleRecord(
                     audit=audit,
@@ -154,10 +232,10 @@ def _run_samples(
                     condition=s.condition,
                     messages=s.messages,
                     completion=c,
-                    verdicts=[v[i] for v in verdicts],
+                    verdicts=v,
                     metadata=s.metadata,
                 )
-                for i, (s, c) in enumerate(zip(chunk, completions, strict=True))
+                for s, c, v in zip(chunk, completions, verdicts, strict=True)
             ]
             run.append_records(audit, records)
             done.update({r.sample_id: r for r in records})

@@ -102,7 +102,8 @@ def test_stratified_limit_is_seeded_and_proportional(tmp_path: Path) -> None:
 
 
 def test_degenerate_and_short_answers_are_counted_judge_free(tmp_path: Path) -> None:
-    from tunesafe.audits.harmful import completion_stats, is_degenerate
+    from tunesafe.audits.harmful import completion_stats
+    from tunesafe.judges.hygiene import is_degenerate
 
     assert is_degenerate("again " * 20) and not is_degenerate("again " * 5)
     assert not is_degenerate("The capital of France is Paris, a city on the Seine with many bridges.")

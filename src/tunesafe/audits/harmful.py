@@ -1,6 +1,7 @@
-"""Harmful-prompt audit: attack success rate (ASR) on HarmBench text behaviours.
+"""Harmful-prompt audit: attack success rate (ASR) on a harmful-prompt benchmark.
 
-Dataset: HarmBench (Mazeika et al. 2024, arXiv 2402.04249). Contextual behaviours put their
+Datasets are named in ``tunesafe datasets`` (HarmBench, StrongREJECT, Do-Not-Answer) or given as a
+user file. Default: HarmBench (Mazeika et al. 2024, arXiv 2402.04249). Contextual behaviours put their
 context in the user turn, as HarmBench does (``context + "\\n\\n---\\n\\n" + behaviour``);
 ``context_role="system"`` reproduces Kumar 2024 (arXiv 2409.19476), which used the system role.
 Copyright behaviours are reported separately and excluded from the headline ASR by default.
@@ -17,31 +18,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from tunesafe.config import HarmfulAuditSpec
-from tunesafe.data.harmbench import Behavior, load_behaviors
+from tunesafe.data.harmbench import Behavior, behavior_to_sample
 from tunesafe.judges.base import JudgeInput
-from tunesafe.stats import rate
-from tunesafe.types import Conversation, RateEstimate, Sample, SampleRecord
+from tunesafe.judges.hygiene import is_degenerate
+from tunesafe.stats import bootstrap_mean_ci, rate
+from tunesafe.types import RateEstimate, Sample, SampleRecord
 
 NAME = "harmful"
 VERSION = "1"
-CONTEXT_SEPARATOR = "\n\n---\n\n"
-
-
-def behavior_to_sample(behavior: Behavior, context_role: str = "user") -> Sample:
-    messages: Conversation
-    if behavior.context and context_role == "system":
-        messages = [{"role": "system", "content": behavior.context}, {"role": "user", "content": behavior.behavior}]
-    elif behavior.context:
-        messages = [{"role": "user", "content": behavior.context + CONTEXT_SEPARATOR + behavior.behavior}]
-    else:
-        messages = [{"role": "user", "content": behavior.behavior}]
-    return Sample(
-        id=behavior.id,
-        messages=messages,
-        category=behavior.semantic_category,
-        subset=behavior.functional_category,
-        metadata={"behavior": behavior.behavior},
-    )
 
 
 def stratified_subsample(samples: Sequence[Sample], limit: int, seed: int) -> list[Sample]:
@@ -67,19 +51,32 @@ def stratified_subsample(samples: Sequence[Sample], limit: int, seed: int) -> li
     return [samples[i] for i in sorted(chosen)]
 
 
-def build_samples(spec: HarmfulAuditSpec, seed: int, behaviors: Sequence[Behavior] | None = None) -> list[Sample]:
-    """The audit's prompts: the chosen subsets, optionally a stratified subsample."""
-    rows = behaviors if behaviors is not None else load_behaviors(spec.dataset.removeprefix("harmbench-"))
-    samples = [behavior_to_sample(b, spec.context_role) for b in rows if b.functional_category in spec.subsets]
+def build_samples(
+    spec: HarmfulAuditSpec, seed: int, behaviors: Sequence[Behavior] | None = None
+) -> tuple[list[Sample], dict[str, Any]]:
+    """The audit's prompts (chosen subsets, optionally a stratified subsample) and the dataset's provenance.
+
+    ``behaviors`` replaces the dataset with HarmBench-shaped rows (tests, embedding).
+    """
+    if behaviors is not None:
+        samples = [behavior_to_sample(b, spec.context_role) for b in behaviors]
+        info: dict[str, Any] = {"name": "behaviors passed in code", "n_rows": len(samples)}
+    else:
+        from tunesafe.data.registry import load_prompt_set
+
+        prompt_set = load_prompt_set(
+            spec.dataset, columns=spec.columns, split=spec.split, context_role=spec.context_role
+        )
+        samples, info = list(prompt_set.samples), prompt_set.info.model_dump(mode="json")
+    samples = [s for s in samples if s.subset is None or s.subset in spec.subsets]
     if spec.limit is not None:
         samples = stratified_subsample(samples, spec.limit, seed)
-    return samples
+    return samples, info
 
 
 def judge_input(sample: Sample, completion_text: str) -> JudgeInput:
     """The judge sees the request as the user stated it (context included)."""
-    user_turns = [m["content"] for m in sample.messages if m["role"] == "user"]
-    return JudgeInput(prompt=user_turns[-1] if user_turns else "", completion=completion_text)
+    return JudgeInput.from_messages(sample.messages, completion_text)
 
 
 def complied(record: SampleRecord, judge: str) -> bool | None:
@@ -93,16 +90,6 @@ def rate_of(records: Sequence[SampleRecord], judge: str) -> RateEstimate:
     flags = [complied(r, judge) for r in records]
     scored = [f for f in flags if f is not None]
     return rate(sum(scored), len(scored), unscored=len(flags) - len(scored))
-
-
-DEGENERATE_MIN_WORDS = 12
-DEGENERATE_MAX_DISTINCT = 0.3
-
-
-def is_degenerate(text: str) -> bool:
-    """Repetitive output: at least 12 words of which under 30% are distinct."""
-    words = text.split()
-    return len(words) >= DEGENERATE_MIN_WORDS and len(set(words)) / len(words) < DEGENERATE_MAX_DISTINCT
 
 
 def completion_stats(records: Sequence[SampleRecord]) -> dict[str, Any]:
@@ -122,11 +109,27 @@ def completion_stats(records: Sequence[SampleRecord]) -> dict[str, Any]:
     }
 
 
-def _label(record: SampleRecord, judge: str) -> str:
+def verdict_label(record: SampleRecord, judge: str) -> str:
+    """The judge's label for this record: ``missing`` when it did not judge it, ``none`` when it gave no label."""
     verdict = record.verdict(judge)
     if verdict is None:
         return "missing"
     return verdict.label or "none"
+
+
+GRADED_SCORES = ("rubric_score", "strongreject_score")
+
+
+def graded_scores(records: Sequence[SampleRecord], judge: str) -> dict[str, Any]:
+    """Means of graded judge scores with bootstrap intervals: Qi et al.'s harmfulness score (1–5) and
+    the StrongREJECT score (0–1), for judges that give them."""
+    out: dict[str, Any] = {}
+    for key in GRADED_SCORES:
+        values = [float(v.details[key]) for r in records if (v := r.verdict(judge)) and key in v.details]
+        if values:
+            low, high = bootstrap_mean_ci(values)
+            out[key] = {"mean": round(sum(values) / len(values), 4), "ci_low": low, "ci_high": high, "n": len(values)}
+    return out
 
 
 def aggregate(
@@ -149,12 +152,13 @@ def aggregate(
         if record.subset not in headline_excludes:
             by_category[record.category or "unknown"].append(record)
     for judge in judges:
-        labels = Counter(_label(r, judge) for r in records)
+        labels = Counter(verdict_label(r, judge) for r in records)
         out["judges"][judge] = {
             "asr": rate_of(headline, judge).model_dump(),
             "asr_all": rate_of(records, judge).model_dump(),
             "by_subset": {k: rate_of(v, judge).model_dump() for k, v in sorted(by_subset.items())},
             "by_category": {k: rate_of(v, judge).model_dump() for k, v in sorted(by_category.items())},
             "labels": dict(sorted(labels.items())),
+            "graded": graded_scores(headline, judge),
         }
     return out

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from tunesafe.types import Verdict
+from tunesafe.types import Conversation, Verdict
 
 
 class JudgeInput(BaseModel):
@@ -20,6 +20,12 @@ class JudgeInput(BaseModel):
 
     prompt: str
     completion: str
+
+    @classmethod
+    def from_messages(cls, messages: Conversation, completion: str) -> JudgeInput:
+        """The last user turn (context included, as the user stated it) and the completion."""
+        user_turns = [m["content"] for m in messages if m["role"] == "user"]
+        return cls(prompt=user_turns[-1] if user_turns else "", completion=completion)
 
 
 @runtime_checkable

@@ -62,6 +62,8 @@ class KeywordRefusalJudge:
     The prompt is not looked at.
     """
 
+    measures = "refusal"
+
     def __init__(
         self,
         name: str,

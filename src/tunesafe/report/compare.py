@@ -7,18 +7,22 @@ Newcombe (1998) interval. Per-category p-values are Holm-adjusted within each co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from tunesafe.audits.harmful import completion_stats, complied, rate_of
+from tunesafe.audits.overrefusal import refusal_rate, refused
+from tunesafe.panel import PanelSummary
 from tunesafe.results import Manifest, RunDir, RunError
 from tunesafe.stats import holm_adjust, paired_rate_difference
 from tunesafe.types import RateEstimate, SampleRecord
 
 AUDIT = "harmful"
+OVERREFUSAL = "overrefusal"
+Flag = Callable[[SampleRecord, str], "bool | None"]
 
 
 class Change(BaseModel):
@@ -66,10 +70,20 @@ class Excerpt(BaseModel):
     text: str
 
 
+class OverrefusalSection(BaseModel):
+    """Refusal rate on harmless look-alike prompts per model, with paired changes vs the base."""
+
+    judge: str
+    n_aligned: int
+    models: list[ModelRow]  # ``asr`` holds the refusal rate here; ``change`` is in refusal rate
+    categories: list[CategoryRow]
+
+
 class Comparison(BaseModel):
     schema_version: int = 1
     audit: str = AUDIT
     runs: list[dict[str, Any]]
+    dataset: str = "HarmBench text behaviours"
     n_aligned: int
     n_headline: int
     headline_excludes: list[str]
@@ -77,6 +91,8 @@ class Comparison(BaseModel):
     judges: list[JudgeSection]
     excerpts: list[Excerpt]
     show_harmful: bool = False
+    overrefusal: OverrefusalSection | None = None
+    panels: dict[str, PanelSummary] = Field(default_factory=dict)  # model label -> judge panel
 
 
 def _safe_to_show(record: SampleRecord) -> bool:
@@ -89,10 +105,10 @@ def _safe_to_show(record: SampleRecord) -> bool:
     return refused and record.completion.finish_reason == "stop"
 
 
-def _change(base: Sequence[SampleRecord], other: Sequence[SampleRecord], judge: str) -> Change:
+def _change(base: Sequence[SampleRecord], other: Sequence[SampleRecord], judge: str, flag: Flag = complied) -> Change:
     pairs = []
     for a, b in zip(base, other, strict=True):
-        fa, fb = complied(a, judge), complied(b, judge)
+        fa, fb = flag(a, judge), flag(b, judge)
         if fa is not None and fb is not None:
             pairs.append((fa, fb))
     d = paired_rate_difference(pairs)
@@ -117,6 +133,8 @@ class _Loaded(NamedTuple):
     records: dict[str, SampleRecord]
     metrics: dict[str, Any]
     model: str
+    overrefusal: dict[str, SampleRecord]
+    overrefusal_metrics: dict[str, Any]
 
 
 def _load(path: Path) -> _Loaded:
@@ -127,7 +145,16 @@ def _load(path: Path) -> _Loaded:
     records = {r.sample_id: r for r in run.records(AUDIT)}
     if not records:
         raise RunError(f"{path} has no {AUDIT} samples")
-    return _Loaded(run, manifest, records, run.metrics().get(AUDIT, {}), _model_desc(run))
+    metrics = run.metrics()
+    return _Loaded(
+        run,
+        manifest,
+        records,
+        metrics.get(AUDIT, {}),
+        _model_desc(run),
+        {r.sample_id: r for r in run.records(OVERREFUSAL)},
+        metrics.get(OVERREFUSAL, {}),
+    )
 
 
 def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpts: int = 3) -> Comparison:
@@ -150,8 +177,15 @@ def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpt
     labels = _unique_labels([item.manifest.name for item in loaded])
     sections = [_judge_section(judge, loaded, labels, aligned, headline) for judge in judges]
     excerpts = _excerpts(loaded, labels, aligned, headline_judge, show_harmful, n_excerpts)
+    panels = {
+        label: PanelSummary.model_validate(item.metrics["panel"])
+        for item, label in zip(loaded, labels, strict=True)
+        if "panel" in item.metrics
+    }
+    dataset = loaded[0].manifest.datasets.get(AUDIT, {})
     return Comparison(
         runs=[_run_info(item, label) for item, label in zip(loaded, labels, strict=True)],
+        dataset=str(dataset.get("title") or dataset.get("name") or "HarmBench text behaviours"),
         n_aligned=len(order),
         n_headline=len(headline[0]),
         headline_excludes=excludes,
@@ -159,7 +193,34 @@ def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpt
         judges=sections,
         excerpts=excerpts,
         show_harmful=show_harmful,
+        overrefusal=_overrefusal_section(loaded, labels),
+        panels=panels,
     )
+
+
+def _overrefusal_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> OverrefusalSection | None:
+    """Over-refusal of every run on the prompts all of them answered, by the base's headline judge."""
+    if not all(item.overrefusal for item in loaded):
+        return None
+    common = set.intersection(*(set(item.overrefusal) for item in loaded))
+    judge = loaded[0].overrefusal_metrics.get("headline_judge")
+    if not common or judge is None or not all(judge in item.overrefusal_metrics.get("judges", {}) for item in loaded):
+        return None
+    order = [sid for sid in loaded[0].overrefusal if sid in common]
+    aligned = [[item.overrefusal[sid] for sid in order] for item in loaded]
+    models = [
+        ModelRow(
+            run=str(item.run.path),
+            name=labels[i],
+            model=item.model,
+            asr=refusal_rate(aligned[i], judge),
+            change=_change(aligned[0], aligned[i], judge, refused) if i > 0 else None,
+            completions=completion_stats(aligned[i]),
+        )
+        for i, item in enumerate(loaded)
+    ]
+    categories = _category_rows(aligned, labels, judge, refusal_rate, refused)
+    return OverrefusalSection(judge=judge, n_aligned=len(order), models=models, categories=categories)
 
 
 def _unique_labels(names: Sequence[str]) -> list[str]:
@@ -212,22 +273,32 @@ def _judge_section(
                 completions=completion_stats(headline[i]),
             )
         )
-    categories = sorted({r.category or "unknown" for r in headline[0]})
+    return JudgeSection(judge=judge, models=models, categories=_category_rows(headline, labels, judge))
+
+
+def _category_rows(
+    aligned: Sequence[Sequence[SampleRecord]],
+    labels: Sequence[str],
+    judge: str,
+    rate_fn: Callable[[Sequence[SampleRecord], str], RateEstimate] = rate_of,
+    flag: Flag = complied,
+) -> list[CategoryRow]:
+    """Per-category rates and paired changes vs the base, Holm-adjusted within each comparison."""
     rows = []
-    for cat in categories:
-        per_model = [[r for r in recs if (r.category or "unknown") == cat] for recs in headline]
+    for cat in sorted({r.category or "unknown" for r in aligned[0]}):
+        per_model = [[r for r in recs if (r.category or "unknown") == cat] for recs in aligned]
         rows.append(
             CategoryRow(
                 category=cat,
-                rates={labels[i]: rate_of(recs, judge) for i, recs in enumerate(per_model)},
-                changes={labels[i]: _change(per_model[0], per_model[i], judge) for i in range(1, len(per_model))},
+                rates={labels[i]: rate_fn(recs, judge) for i, recs in enumerate(per_model)},
+                changes={labels[i]: _change(per_model[0], per_model[i], judge, flag) for i in range(1, len(per_model))},
             )
         )
-    for i in range(1, len(loaded)):
+    for i in range(1, len(labels)):
         adjusted = holm_adjust([row.changes[labels[i]].p_value for row in rows])
         for row, p in zip(rows, adjusted, strict=True):
             row.changes[labels[i]].p_adjusted = p
-    return JudgeSection(judge=judge, models=models, categories=rows)
+    return rows
 
 
 def _excerpts(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunesafe.report.compare import Change, Comparison, JudgeSection
+from tunesafe.report.compare import Change, Comparison, JudgeSection, OverrefusalSection
 from tunesafe.types import RateEstimate
 
 
@@ -52,14 +52,30 @@ def summary_lines(comp: Comparison) -> list[str]:
         lines.append(
             f"- **{row.name}** {change} ({100 * c.difference:+.1f} points, 95% CI "
             f"{100 * (c.ci_low or 0):+.1f} to {100 * (c.ci_high or 0):+.1f}; exact McNemar {p_phrase(c.p_value)}, "
-            f"{significant} at 0.05; {c.n_pairs} paired prompts)."
+            f"{significant} at 0.05; {c.n_pairs} paired prompts)." + _overrefusal_clause(comp, row.name)
         )
     return lines
 
 
-def _models_table(section: JudgeSection) -> list[str]:
+def _overrefusal_clause(comp: Comparison, name: str) -> str:
+    """ " It refused X of harmless look-alike prompts (base Y; ±Z points, p = …)."" or ""."""
+    section = comp.overrefusal
+    if section is None:
+        return ""
+    base = section.models[0]
+    row = next((m for m in section.models if m.name == name), None)
+    if row is None or row.change is None or row.change.difference is None:
+        return ""
+    c = row.change
+    return (
+        f" It refused {pct(row.asr.value)} of harmless look-alike prompts (base {pct(base.asr.value)}; "
+        f"{100 * c.difference:+.1f} points, {p_phrase(c.p_value)})."
+    )
+
+
+def _models_table(section: JudgeSection | OverrefusalSection, what: str = "ASR", unit: str = "complied") -> list[str]:
     lines = [
-        "| model | ASR [95% Wilson CI] (complied/judged) | change vs base [95% CI] | McNemar p | b / c | unscored |",
+        f"| model | {what} [95% Wilson CI] ({unit}/judged) | change vs base [95% CI] | McNemar p | b / c | unscored |",
         "|---|---|---|---|---|---|",
     ]
     for row in section.models:
@@ -69,6 +85,37 @@ def _models_table(section: JudgeSection) -> list[str]:
             f"{f'{c.b} / {c.c}' if c else '–'} | {row.asr.unscored} |"
         )
     return lines
+
+
+def _headline_table(comp: Comparison) -> list[str]:
+    """ASR and over-refusal side by side: a model made "safe" by refusing everything is visible at once."""
+    section = next(s for s in comp.judges if s.judge == comp.headline_judge)
+    over = {m.name: m for m in comp.overrefusal.models} if comp.overrefusal else {}
+    lines = [
+        "| model | ASR on harmful prompts [95% CI] | over-refusal on harmless prompts [95% CI] |",
+        "|---|---|---|",
+    ]
+    for row in section.models:
+        refusal = fmt_rate(over[row.name].asr) if row.name in over else "not measured"
+        lines.append(f"| {row.name} | {fmt_rate(row.asr)} | {refusal} |")
+    return lines
+
+
+def _overrefusal_section(section: OverrefusalSection) -> list[str]:
+    return [
+        f"## Over-refusal — judge `{section.judge}`",
+        "",
+        f"Harmless prompts that look dangerous (XSTest-style categories), {section.n_aligned} shared by every run. "
+        "Refusal rate = refused / judged; b / c here count prompts the base refused and the variant answered (b), "
+        "and the reverse (c).",
+        "",
+        *_models_table(section, "refusal rate", "refused"),
+        "",
+        "By category (Holm-adjusted paired p):",
+        "",
+        *_category_table(section),
+        "",
+    ]
 
 
 def _completions_table(section: JudgeSection) -> list[str]:
@@ -95,7 +142,7 @@ def _subset_table(section: JudgeSection) -> list[str]:
     return lines
 
 
-def _category_table(section: JudgeSection) -> list[str]:
+def _category_table(section: JudgeSection | OverrefusalSection) -> list[str]:
     names = [m.name for m in section.models]
     header = "| category | " + " | ".join(names) + " | " + " | ".join(f"Δ {n} (Holm p)" for n in names[1:]) + " |"
     lines = [header, "|---|" + "---|" * (2 * len(names) - 1)]
@@ -107,11 +154,13 @@ def _category_table(section: JudgeSection) -> list[str]:
 
 
 def render_markdown(comp: Comparison) -> str:
+    from tunesafe.report.panel import panel_markdown
+
     base = comp.runs[0]["label"]
     out = [
         "# tunesafe report: what fine-tuning did to safety",
         "",
-        f"Base: **{base}**. Audit: HarmBench text behaviours, {comp.n_aligned} prompts shared by every run, "
+        f"Base: **{base}**. Audit: {comp.dataset}, {comp.n_aligned} prompts shared by every run, "
         f"{comp.n_headline} in the headline ASR (excluded: {', '.join(comp.headline_excludes) or 'none'}). "
         f"Headline judge: `{comp.headline_judge}`. ASR = complied / judged; unscored verdicts are counted, "
         "never treated as refusals.",
@@ -120,11 +169,15 @@ def render_markdown(comp: Comparison) -> str:
         "",
         *(summary_lines(comp) or ["- Only one run: nothing to compare against."]),
         "",
+        *_headline_table(comp),
+        "",
     ]
+    out += panel_markdown(comp.panels)
     for section in comp.judges:
         out += [f"## Attack success rate — judge `{section.judge}`", "", *_models_table(section), ""]
         out += ["By HarmBench functional subset (all judged prompts):", "", *_subset_table(section), ""]
         out += ["By semantic category (headline prompts; Holm-adjusted paired p):", "", *_category_table(section), ""]
+    out += _overrefusal_section(comp.overrefusal) if comp.overrefusal else []
     out += [
         "## How the models answered (headline prompts, judge-free)",
         "",

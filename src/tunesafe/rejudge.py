@@ -1,0 +1,114 @@
+"""Re-score a finished run's stored completions with other judges, without generating again.
+
+New verdicts replace those of a judge with the same name and are added otherwise; the samples
+file is rewritten atomically and the metrics are recomputed, so a killed rejudge leaves the run as
+it was (verdicts already computed are in the cache and are not recomputed on the next attempt).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tunesafe._util.progress import NullReporter, Reporter
+from tunesafe.backends.base import Backend
+from tunesafe.cache import GenerationCache
+from tunesafe.calibration import NAME as CALIBRATION
+from tunesafe.config import AuditConfig, CalibrationSpec, JudgeSpec, load_config
+from tunesafe.judges import JudgeInput, JudgePanel
+from tunesafe.results import RunDir, RunError
+from tunesafe.runner import aggregate_audit, default_cache_path, judge_calibration
+from tunesafe.types import SampleRecord, Verdict
+
+logger = logging.getLogger(__name__)
+
+AUDITS = ("harmful", "overrefusal")
+_CHUNK = 64
+
+
+def rejudge_run(
+    path: Path,
+    judges: Sequence[JudgeSpec],
+    *,
+    calibration: CalibrationSpec | None = None,
+    judge_backends: Mapping[str, Backend] | None = None,
+    reporter: Reporter | None = None,
+) -> RunDir:
+    """Judge every stored completion of the audit run at ``path`` with ``judges`` and update its metrics.
+
+    Harm judges are applied to the harmful audit only (they cannot tell a refusal from a helpful
+    answer, which is what over-refusal asks). ``calibration`` judges a labelled set too.
+    """
+    reporter = reporter or NullReporter()
+    run = RunDir(path)
+    manifest = run.manifest()
+    if manifest.kind != "audit":
+        raise RunError(f"{path} is a {manifest.kind} run; rejudge takes audit runs")
+    if manifest.status != "success":
+        raise RunError(f"{path} has status {manifest.status!r}; finish the audit first (re-run it to resume)")
+    if not judges:
+        raise ValueError("give at least one judge")
+    config = load_config(AuditConfig, run.config_path)
+    cache = None if config.cache.mode == "off" else GenerationCache(_cache_path(config))
+    try:
+        metrics = {k: v for k, v in run.metrics().items() if k != "schema_version"}
+        with JudgePanel(judges, cache=cache, cache_mode=config.cache.mode, backends=judge_backends) as panel:
+            calibration_records = _calibration(run, calibration, panel)
+            for audit in AUDITS:
+                records = list(run.records(audit))
+                if not records:
+                    continue
+                chosen = [j for j in panel.judges if audit == "harmful" or getattr(j, "measures", "harm") == "refusal"]
+                if not chosen:
+                    logger.info("%s: no refusal detector among the judges; left as it was", audit)
+                    continue
+                records = _rejudge(records, chosen, f"rejudge {audit}: {manifest.name}", reporter)
+                run.replace_records(audit, records)
+                cal = calibration_records if audit == "harmful" else None
+                metrics[audit] = aggregate_audit(audit, records, config, cal)
+        run.write_metrics(metrics)
+        history = list(manifest.info.get("rejudged", []))
+        history.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "judges": panel.names})
+        run.update_manifest(fingerprints=panel.fingerprints(), info={"rejudged": history})
+        return run
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _cache_path(config: AuditConfig) -> Path:
+    return Path(config.cache.path) if config.cache.path else default_cache_path()
+
+
+def _calibration(run: RunDir, spec: CalibrationSpec | None, panel: JudgePanel) -> list[SampleRecord] | None:
+    """The run's calibration records, judged by the new judges too (a new labelled set replaces the old one)."""
+    if spec is not None:
+        return judge_calibration(run, spec, panel)
+    stored = list(run.records(CALIBRATION))
+    if not stored:
+        return None
+    judged = _rejudge(stored, panel.judges, "rejudge calibration", NullReporter())
+    run.replace_records(CALIBRATION, judged)
+    return judged
+
+
+def _rejudge(records: list[SampleRecord], judges: Sequence[Any], title: str, reporter: Reporter) -> list[SampleRecord]:
+    from tunesafe.judges.hygiene import apply_judges
+
+    out: list[SampleRecord] = []
+    with reporter.task(title, total=len(records)) as advance:
+        for start in range(0, len(records), _CHUNK):
+            chunk = records[start : start + _CHUNK]
+            inputs = [JudgeInput.from_messages(r.messages, r.completion.text) for r in chunk]
+            for record, fresh in zip(chunk, apply_judges(judges, inputs), strict=True):
+                out.append(record.model_copy(update={"verdicts": _merge(record.verdicts, fresh)}))
+            advance(len(chunk))
+    return out
+
+
+def _merge(old: Sequence[Verdict], new: Sequence[Verdict]) -> list[Verdict]:
+    replaced = {v.judge for v in new}
+    return [v for v in old if v.judge not in replaced] + list(new)
