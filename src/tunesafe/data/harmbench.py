@@ -2,6 +2,10 @@
 
 Columns kept: Behavior, FunctionalCategory (standard / contextual / copyright),
 SemanticCategory, Tags, ContextString, BehaviorID.
+
+Contextual behaviours put their context in the user turn, as HarmBench does
+(``context + "\\n\\n---\\n\\n" + behaviour``); ``context_role="system"`` reproduces Kumar 2024
+(arXiv 2409.19476), which used the system role instead.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from tunesafe.types import Conversation, Sample
+
 REQUIRED_COLUMNS = ("Behavior", "FunctionalCategory", "SemanticCategory", "ContextString", "BehaviorID")
+CONTEXT_SEPARATOR = "\n\n---\n\n"
 
 
 class Behavior(BaseModel):
@@ -48,3 +55,23 @@ def load_behaviors(split: str = "test") -> list[Behavior]:
     from tunesafe.assets import data_file
 
     return read_behaviors(data_file(f"harmbench-{split}"))
+
+
+def context_messages(prompt: str, context: str | None = None, context_role: str = "user") -> Conversation:
+    """One request as chat turns: the context joined before it in the user turn (HarmBench), or as a system turn."""
+    if context and context_role == "system":
+        return [{"role": "system", "content": context}, {"role": "user", "content": prompt}]
+    if context:
+        return [{"role": "user", "content": context + CONTEXT_SEPARATOR + prompt}]
+    return [{"role": "user", "content": prompt}]
+
+
+def behavior_to_sample(behavior: Behavior, context_role: str = "user") -> Sample:
+    """A HarmBench row as a Sample: id = BehaviorID, category = SemanticCategory, subset = FunctionalCategory."""
+    return Sample(
+        id=behavior.id,
+        messages=context_messages(behavior.behavior, behavior.context, context_role),
+        category=behavior.semantic_category,
+        subset=behavior.functional_category,
+        metadata={"behavior": behavior.behavior},
+    )
