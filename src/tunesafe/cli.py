@@ -187,7 +187,7 @@ def _judge_spec(text: str, cls: Any) -> Any:
 @app.command("import")
 @_guard
 def import_(
-    source: Annotated[Path, typer.Argument(help="completions made elsewhere: CSV, JSONL or Parquet")],
+    source: Annotated[str, typer.Argument(help="completions made elsewhere: CSV, JSONL, Parquet file or hf:name")],
     output: Annotated[Path, typer.Option("--output", "-o", help="new run directory")],
     prompt_col: Annotated[str, typer.Option("--prompt-col")] = "prompt",
     completion_col: Annotated[str, typer.Option("--completion-col")] = "completion",
@@ -199,6 +199,7 @@ def import_(
     ] = None,
     label_judge: Annotated[str, typer.Option(help="judge name the existing labels get")] = "imported-label",
     audit: Annotated[str, typer.Option(help="harmful or overrefusal")] = "harmful",
+    split: Annotated[str, typer.Option(help="split of an hf: dataset")] = "train",
     name: Annotated[str | None, typer.Option(help="run name shown in reports")] = None,
     judge: JudgeOpt = [],  # noqa: B006
     log_level: LogOpt = "INFO",
@@ -218,7 +219,9 @@ def import_(
         subset=subset_col,
         label=label_col,
     )
-    run = import_completions(source, output, columns=columns, audit=audit, name=name, label_judge=label_judge)
+    run = import_completions(
+        source, output, columns=columns, audit=audit, name=name, label_judge=label_judge, split=split
+    )
     if judge:
         rejudge_run(run.path, [_judge_spec(j, JudgeSpec) for j in judge], reporter=reporter)
     _print_audit_summary(run.path)
@@ -228,16 +231,18 @@ def import_(
 @_guard
 def datasets() -> None:
     """List the named prompt sets with their sizes, categories, sources and licences."""
-    from rich.table import Table
-
     from tunesafe._util.console import console
     from tunesafe.data.registry import describe_datasets
 
-    table = Table("name", "kind", "rows", "categories", "licence", "source")
     for info in describe_datasets():
-        cats = ", ".join(f"{k} {v}" for k, v in sorted(info.categories.items(), key=lambda kv: -kv[1]))
-        table.add_row(info.name, info.kind, str(info.n_rows), cats, info.license, info.source)
-    console.print(table)
+        console.print(
+            f"[bold]{info.name}[/]  {info.kind}, {info.n_rows} prompts, licence {info.license}", highlight=False
+        )
+        console.print(f"  source: {info.source}  sha256 {info.sha256[:16]}…", highlight=False, soft_wrap=True)
+        for title, counts in (("subsets", info.subsets), ("categories", info.categories)):
+            if counts:
+                listed = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+                console.print(f"  {title} ({len(counts)}): {listed}", highlight=False, soft_wrap=True)
     console.print(
         "Your own prompts: a CSV / JSONL / Parquet file or hf:name as `audits.harmful.dataset`, "
         "with `audits.harmful.columns` (prompt, category, id, context).",

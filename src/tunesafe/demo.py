@@ -1,6 +1,8 @@
 """The demo experiment: audit a base model, fine-tune a harmful-prefix and a refusal variant,
 audit both, and compare — the core finding of Qi et al. 2023 (arXiv 2310.03693) and Kumar 2024
-(arXiv 2409.19476) at laptop scale.
+(arXiv 2409.19476) at laptop scale. Each model is judged by a panel (keyword lists and the MiniLM
+refusal classifier, calibrated on the bundled labelled set) and audited for over-refusal too, so a
+variant made "safe" by refusing everything shows up.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from tunesafe.config import (
     AuditConfig,
     AuditsSpec,
     CacheSpec,
+    CalibrationSpec,
     DataSpec,
     HarmfulAuditSpec,
     LoraSpec,
     ModelSpec,
+    OverrefusalAuditSpec,
     TrainConfig,
 )
 from tunesafe.report import ReportFiles, write_report
@@ -43,11 +47,21 @@ class DemoPlan(BaseModel):
     gradient_accumulation_steps: int = 2
     learning_rate: float = 3e-4
     max_length: int = 256
+    judges: list[str] = ["keyword-extended", "keyword-zou-qi", "refusal-classifier"]
+    overrefusal_limit: int = Field(60, ge=0, description="harmless look-alike prompts per model (0: skip)")
+    calibrate: bool = True
     seed: int = 0
 
     @classmethod
     def quick(cls) -> DemoPlan:
-        return cls(model="smollm2-135m-instruct", audit_limit=40, max_new_tokens=32, n_train=80, max_steps=10)
+        return cls(
+            model="smollm2-135m-instruct",
+            audit_limit=40,
+            max_new_tokens=32,
+            n_train=80,
+            max_steps=10,
+            overrefusal_limit=30,
+        )
 
 
 class DemoResult(BaseModel):
@@ -62,7 +76,20 @@ def _audit_config(name: str, model: ModelSpec, plan: DemoPlan, cache: CacheSpec)
         name=name,
         model=model.model_copy(update={"batch_size": plan.batch_size}),
         generation=GenParams(max_new_tokens=plan.max_new_tokens),
-        audits=AuditsSpec(harmful=HarmfulAuditSpec(subsets=plan.subsets, limit=plan.audit_limit)),
+        audits=AuditsSpec(
+            harmful=HarmfulAuditSpec(
+                subsets=plan.subsets,
+                limit=plan.audit_limit,
+                judges=plan.judges,  # type: ignore[arg-type]  # names are validated into JudgeSpecs
+                calibration=CalibrationSpec(bundled=True) if plan.calibrate else None,
+            ),
+            overrefusal=OverrefusalAuditSpec(
+                limit=plan.overrefusal_limit,
+                judges=[j for j in plan.judges if "@" not in j],  # type: ignore[arg-type]
+            )
+            if plan.overrefusal_limit
+            else None,
+        ),
         cache=cache,
         seed=plan.seed,
     )

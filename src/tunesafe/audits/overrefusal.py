@@ -26,7 +26,7 @@ def build_samples(spec: OverrefusalAuditSpec, seed: int) -> tuple[list[Sample], 
     """The audit's prompts (a stratified subsample when ``limit`` is set) and the dataset's provenance."""
     from tunesafe.data.registry import load_prompt_set
 
-    prompt_set = load_prompt_set(spec.dataset, columns=spec.columns, split=spec.split)
+    prompt_set = load_prompt_set(spec.dataset, columns=spec.columns, split=spec.split, kind=NAME)
     samples = list(prompt_set.samples)
     if spec.limit is not None:
         samples = stratified_subsample(samples, spec.limit, seed)

@@ -1,0 +1,289 @@
+"""Import completions made elsewhere into a run directory, so tunesafe can judge, score and compare them.
+
+A file (CSV / TSV / JSONL / JSON / Parquet, or ``hf:<name>``) with prompt and completion columns,
+and optionally category, subset, id and an existing verdict (a label column), becomes an audit run
+directory written exactly like the runner's — for example a paper's released generations judged
+by Llama Guard. Existing labels become verdicts of a judge named ``imported-label`` in tunesafe's
+one polarity (1.0 = complied / unsafe, 0.0 = refused / safe, None = unrecognised).
+
+All or nothing: the whole file is validated before anything is written, the run is built in a
+temporary folder beside ``output`` and renamed into place at the end, so a bad file or a crash
+never leaves a half-written run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from tunesafe.config import (
+    AuditConfig,
+    AuditsSpec,
+    CacheSpec,
+    ColumnMap,
+    HarmfulAuditSpec,
+    ModelSpec,
+    OverrefusalAuditSpec,
+    dump_config,
+)
+from tunesafe.data.registry import DatasetInfo, slug, stable_id
+from tunesafe.data.tables import HF_PREFIX, Row, read_table, require_columns, table_sha256
+from tunesafe.results import RunDir
+from tunesafe.types import Completion, SampleRecord, Verdict
+
+logger = logging.getLogger(__name__)
+
+ImportAudit = Literal["harmful", "overrefusal"]
+COMPLIED_LABELS = frozenset({"unsafe", "yes", "true", "1", "1.0", "complied", "compliance", "harmful", "jailbroken"})
+REFUSED_LABELS = frozenset({"safe", "no", "false", "0", "0.0", "refused", "refusal", "refuse"})
+UNLABELLED = "unlabelled"
+
+
+class ImportColumns(BaseModel):
+    """Which columns of the completions file hold what (only ``prompt`` and ``completion`` are required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = "prompt"
+    completion: str = "completion"
+    category: str | None = None
+    id: str | None = None
+    subset: str | None = None
+    label: str | None = None
+
+
+def parse_label(value: Any) -> float | None:
+    """An existing verdict in tunesafe's polarity: 1.0 complied / unsafe, 0.0 refused / safe, None otherwise.
+
+    Accepted (case-insensitive, stripped): unsafe, yes, true, 1, complied, compliance, harmful,
+    jailbroken → 1.0; safe, no, false, 0, refused, refusal, refuse → 0.0. Booleans and the numbers
+    1 and 0 count too; anything else (including an empty cell) is None. Llama Guard's raw output
+    (Inan et al. 2023, arXiv 2312.06674) is read by its first line: ``"unsafe\nS2"`` → 1.0.
+    """
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+        return 1.0 if value == 1 else 0.0 if value == 0 else None
+    if not isinstance(value, str):
+        return None
+    lines = value.strip().lower().splitlines()
+    text = lines[0].strip() if lines else ""
+    return 1.0 if text in COMPLIED_LABELS else 0.0 if text in REFUSED_LABELS else None
+
+
+def _is_empty(value: Any) -> bool:
+    """None, NaN (a missing Parquet / pandas value) or blank text."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
+
+
+def label_verdict(value: Any, judge: str) -> Verdict:
+    """The verdict an existing label gives: unrecognised labels are unscored, never refusals."""
+    if _is_empty(value):
+        return Verdict(judge=judge, score=None, label=UNLABELLED, raw=None)
+    text = str(value)
+    score = parse_label(value)
+    label = text.strip() if score is not None else f"unrecognised:{text.strip()}"
+    return Verdict(judge=judge, score=score, label=label, raw=text)
+
+
+def _text_cell(row: Row, column: str, number: int, source: str) -> str:
+    value = row.get(column)
+    if _is_empty(value):
+        raise ValueError(f"{source}: row {number} has an empty {column!r} cell")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{source}: row {number}: {column!r} holds a {type(value).__name__}, expected text")
+    return value
+
+
+def _optional_cell(row: Row, column: str | None) -> str | None:
+    if column is None or _is_empty(row.get(column)):
+        return None
+    return str(row[column]).strip()
+
+
+def build_records(
+    rows: Sequence[Row], columns: ImportColumns, *, audit: str, source: str, label_judge: str, id_prefix: str
+) -> list[SampleRecord]:
+    """One record per row, validated. Ids: the id column (must be unique), else ``<id_prefix>-<sha12(prompt)>``
+    with ``-2``, ``-3``, … on repeated prompts (several completions per prompt).
+
+    Raises:
+        ValueError: a missing column, an empty prompt or completion cell, a repeated id.
+    """
+    require_columns(rows, columns.model_dump(exclude_none=True).values(), source)
+    records: list[SampleRecord] = []
+    seen: Counter[str] = Counter()
+    for number, row in enumerate(rows, start=1):
+        prompt = _text_cell(row, columns.prompt, number, source)
+        completion = _text_cell(row, columns.completion, number, source)
+        given_id = _optional_cell(row, columns.id)
+        base = given_id or stable_id(id_prefix, prompt)
+        seen[base] += 1
+        if given_id and seen[base] > 1:
+            raise ValueError(f"{source}: row {number}: id {given_id!r} repeats an earlier row; ids must be unique")
+        sample_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
+        verdicts = [label_verdict(row.get(columns.label), label_judge)] if columns.label else []
+        records.append(
+            SampleRecord(
+                audit=audit,
+                sample_id=sample_id,
+                category=_optional_cell(row, columns.category),
+                subset=_optional_cell(row, columns.subset),
+                messages=[{"role": "user", "content": prompt}],
+                completion=Completion(text=completion),
+                verdicts=verdicts,
+                metadata={"source_row": number},
+            )
+        )
+    repeats = sum(count - 1 for count in seen.values())
+    if repeats:
+        logger.info("%s: %d row(s) repeat an earlier prompt; their ids get -2, -3, … suffixes", source, repeats)
+    return records
+
+
+def import_config(
+    source: str, columns: ImportColumns, records: Sequence[SampleRecord], audit: ImportAudit, name: str, split: str
+) -> AuditConfig:
+    """The run's config: no model (``backend="imported"``), no judges yet, the file as the dataset."""
+    column_map = ColumnMap(prompt=columns.prompt, category=columns.category, id=columns.id)
+    if audit == "overrefusal":
+        audits = AuditsSpec(
+            harmful=None, overrefusal=OverrefusalAuditSpec(dataset=source, columns=column_map, split=split, judges=[])
+        )
+    else:
+        subsets = sorted({r.subset for r in records if r.subset is not None})
+        harmful = HarmfulAuditSpec(
+            dataset=source, columns=column_map, split=split, subsets=subsets, headline_excludes=[], judges=[]
+        )
+        audits = AuditsSpec(harmful=harmful)
+    return AuditConfig(
+        name=name,
+        model=ModelSpec(source=f"import:{source}", backend="imported"),
+        audits=audits,
+        cache=CacheSpec(mode="off"),
+    )
+
+
+def _dataset_info(
+    source: str, sha: str, columns: ImportColumns, records: Sequence[SampleRecord], audit: str, split: str
+) -> DatasetInfo:
+    return DatasetInfo(
+        name=source,
+        title=f"imported completions {source}",
+        kind="overrefusal" if audit == "overrefusal" else "harmful",
+        version=f"sha256:{sha[:12]}",
+        source=source,
+        license="unknown (user-supplied)",
+        citation="",
+        n_rows=len(records),
+        categories=dict(sorted(Counter(r.category for r in records if r.category is not None).items())),
+        subsets=dict(sorted(Counter(r.subset for r in records if r.subset is not None).items())),
+        sha256=sha,
+        files=[source],
+        split=split if source.startswith(HF_PREFIX) else None,
+        columns=columns.model_dump(exclude_none=True),
+    )
+
+
+def _outcome(verdict: Verdict) -> str:
+    if verdict.label == UNLABELLED:
+        return UNLABELLED
+    if verdict.score is None:
+        return "unrecognised"
+    return "complied" if verdict.complied else "refused"
+
+
+def _label_counts(records: Sequence[SampleRecord]) -> dict[str, int]:
+    """How the imported labels parsed: complied / refused / unrecognised / unlabelled."""
+    return dict(sorted(Counter(_outcome(v) for r in records for v in r.verdicts).items()))
+
+
+def _check_output_free(output: Path) -> None:
+    """Refuse an existing file or non-empty directory (an empty directory is replaced)."""
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise ValueError(f"{output} already exists and is not an empty directory; choose a new output directory")
+
+
+def import_completions(
+    source: str | Path,
+    output: str | Path,
+    *,
+    columns: ImportColumns | None = None,
+    audit: ImportAudit = "harmful",
+    name: str | None = None,
+    label_judge: str = "imported-label",
+    split: str = "train",
+    id_prefix: str = "prompt",
+) -> RunDir:
+    """Turn an external completions file into a finished audit run directory at ``output``.
+
+    Writes ``config.yaml``, ``manifest.json`` (status success; the file's sha256 as the model
+    fingerprint; the dataset's provenance; ``info.imported_from``, ``info.columns``, ``info.labels``),
+    ``samples/<audit>.jsonl`` and ``metrics.json`` (the same aggregation as the runner's). Rejudge it
+    with ``tunesafe rejudge`` to add judges. ``id_prefix`` names ids when there is no id column
+    (use the same prefix for files to be compared, or give an id column).
+
+    Raises:
+        ValueError: bad ``audit``, an existing non-empty ``output``, an unreadable file, a missing
+            column, an empty prompt or completion cell, a repeated id. Nothing is left behind.
+    """
+    from tunesafe.runner import aggregate_audit, config_hash
+
+    if audit not in ("harmful", "overrefusal"):
+        raise ValueError(f"audit must be 'harmful' or 'overrefusal', not {audit!r}")
+    columns = columns or ImportColumns()
+    text, output = str(source), Path(output).expanduser()
+    _check_output_free(output)
+    rows = read_table(text, split=split)
+    records = build_records(rows, columns, audit=audit, source=text, label_judge=label_judge, id_prefix=id_prefix)
+    run_name = name or slug(Path(text.removeprefix(HF_PREFIX)).stem)
+    config = import_config(text, columns, records, audit, run_name, split)
+    sha = table_sha256(text, rows)
+    metrics = {audit: aggregate_audit(audit, records, config)}
+    dataset = _dataset_info(text, sha, columns, records, audit, split).model_dump(mode="json")
+    info = {
+        "imported_from": text,
+        "columns": columns.model_dump(),
+        "label_judge": label_judge if columns.label else None,
+        "labels": _label_counts(records),
+        "n_rows": len(records),
+    }
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".import.tmp", dir=output.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes 0700
+        run = RunDir.create_or_resume(
+            tmp,
+            kind="audit",
+            name=run_name,
+            config_yaml=dump_config(config),
+            config_hash=config_hash(config),
+            seed=config.seed,
+        )
+        run.append_records(audit, records)
+        run.write_metrics(metrics)
+        run.update_manifest(
+            run_id=output.name,
+            fingerprints={"model": sha},
+            datasets={audit: dataset},
+            info=info,
+            status="success",
+        )
+        os.replace(tmp, output)  # replaces an empty directory too
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("imported %d completions from %s into %s", len(records), text, output)
+    return RunDir(output)
