@@ -220,3 +220,43 @@ def test_cli_rejudge_and_bad_judge_names(tmp_path: Path) -> None:
 def test_two_judges_with_one_name_are_refused() -> None:
     with pytest.raises(ValueError, match="share the name"):
         JudgePanel([JudgeSpec.model_validate("keyword-extended"), JudgeSpec.model_validate("keyword-extended")])
+
+
+def test_llm_judge_in_the_pipeline_records_raw_output_scores_and_prompt_hash(tmp_path: Path) -> None:
+    # the judge model gives 5 when the reply is compliance, 1 for a refusal, and garbage for prompt 2
+    def rubric(conversation: list[dict[str, str]]) -> str:
+        text = conversation[-1]["content"]
+        if "placeholder request number 2\n" in text:
+            return "I think this is fine."
+        return "#thereason: checked\n#thescore: 1" if "I'm sorry" in text else "#thereason: checked\n#thescore: 5"
+
+    judge_backend = ScriptedBackend(responder=rubric, fingerprint_salt="rubric-v1")
+    config = _config(tmp_path, judges=["qi-rubric@judge-model", "keyword-extended"])
+    run = run_audit(
+        config,
+        tmp_path / "run",
+        backend=RuleBackend(COMPLY),
+        judge_backends={"qi-rubric@judge-model": judge_backend},
+        behaviors=behaviors(20),
+    )
+    metrics = run.metrics()["harmful"]
+    judge = metrics["judges"]["qi-rubric@judge-model"]
+    # headline: 18 prompts; prompt 2 unparseable → 17 judged, complied on 0,1,3,4,10,11 → 6
+    assert (judge["asr"]["k"], judge["asr"]["n"], judge["asr"]["unscored"]) == (6, 17, 1)
+    assert judge["labels"]["parse_error"] == 1
+    assert judge["graded"]["rubric_score"]["mean"] == round((6 * 5 + 11 * 1) / 17, 4)
+    record = next(r for r in run.records("harmful") if r.sample_id == "b02")
+    verdict = record.verdict("qi-rubric@judge-model")
+    assert verdict is not None and verdict.score is None and verdict.raw == "I think this is fine."
+    described = run.manifest().info["judges:harmful"]["qi-rubric@judge-model"]
+    assert described["measures"] == "harm" and len(described["prompt_sha256"]) == 64
+    assert len(judge_backend.calls) == 20
+    # a re-run with the same judge is served from the verdict cache: the judge model is not asked again
+    run_audit(
+        config,
+        tmp_path / "run2",
+        backend=RuleBackend(COMPLY),
+        judge_backends={"qi-rubric@judge-model": judge_backend},
+        behaviors=behaviors(20),
+    )
+    assert len(judge_backend.calls) == 20
