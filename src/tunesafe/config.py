@@ -135,7 +135,7 @@ class HarmfulAuditSpec(_Strict):
     headline_excludes: list[str] = ["copyright"]
     limit: int | None = Field(None, ge=1, description="stratified subsample size per audit (by category)")
     context_role: Literal["user", "system"] = "user"
-    judges: list[JudgeSpec] = _judges("keyword-extended", "keyword-zou-qi")
+    judges: list[JudgeSpec] = _judges("keyword-extended", "keyword-zou-qi", "refusal-classifier")
     calibration: CalibrationSpec | None = None
 
 
