@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model_dir = resolve_model_source(args.model)
-    samples = build_samples(HarmfulAuditSpec(subsets=["standard"], limit=args.prompts), seed=0)
+    samples, _ = build_samples(HarmfulAuditSpec(subsets=["standard"], limit=args.prompts), seed=0)
     convs = [s.messages for s in samples]
     params = GenParams(max_new_tokens=args.max_new_tokens)
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
