@@ -100,7 +100,25 @@ class GenerationCache:
         self._db.close()
 
 
-class CachedBackend:
+class _Cached:
+    """What the cached wrappers share: the wrapped object, the cache (None when off), hit counts, its fingerprint."""
+
+    def __init__(self, inner: Backend | Judge, cache: GenerationCache | None, mode: CacheMode) -> None:
+        self.cache = cache if mode != "off" else None
+        self.mode = mode
+        self.name = inner.name
+        self.hits = 0
+        self.misses = 0
+        self._fingerprint: str | None = None
+        self._inner = inner
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self._inner.fingerprint()
+        return self._fingerprint
+
+
+class CachedBackend(_Cached):
     """A Backend that serves cached completions and generates only the misses.
 
     Misses are generated in batches of ``flush_every`` and stored after each, so an
@@ -110,19 +128,9 @@ class CachedBackend:
     def __init__(
         self, inner: Backend, cache: GenerationCache | None, mode: CacheMode = "read_write", flush_every: int = 32
     ) -> None:
+        super().__init__(inner, cache, mode)
         self.inner = inner
-        self.cache = cache if mode != "off" else None
-        self.mode = mode
         self.flush_every = flush_every
-        self.name = inner.name
-        self.hits = 0
-        self.misses = 0
-        self._fingerprint: str | None = None
-
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = self.inner.fingerprint()
-        return self._fingerprint
 
     def generate(
         self, conversations: Sequence[Conversation], params: GenParams, progress: ProgressCallback | None = None
@@ -148,23 +156,13 @@ class CachedBackend:
         self.inner.close()
 
 
-class CachedJudge:
+class CachedJudge(_Cached):
     """A Judge that serves cached verdicts and sends only the misses to the wrapped judge, as one batch."""
 
     def __init__(self, inner: Judge, cache: GenerationCache | None, mode: CacheMode = "read_write") -> None:
+        super().__init__(inner, cache, mode)
         self.inner = inner
-        self.cache = cache if mode != "off" else None
-        self.mode = mode
-        self.name = inner.name
         self.measures = getattr(inner, "measures", "harm")
-        self.hits = 0
-        self.misses = 0
-        self._fingerprint: str | None = None
-
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = self.inner.fingerprint()
-        return self._fingerprint
 
     def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
         keys = [verdict_key(self.fingerprint(), item) for item in items]
