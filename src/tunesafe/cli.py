@@ -90,8 +90,8 @@ def audit(
         str | None, typer.Option(help="harmful prompts: a name from `tunesafe datasets`, a file, or hf:name")
     ] = None,
     judge: JudgeOpt = [],  # noqa: B006
-    overrefusal: Annotated[
-        bool, typer.Option("--overrefusal", help="also measure refusals of harmless look-alike prompts")
+    no_overrefusal: Annotated[
+        bool, typer.Option("--no-overrefusal", help="skip the over-refusal audit (harmless look-alike prompts)")
     ] = False,
     calibrate: Annotated[
         bool, typer.Option("--calibrate", help="measure each judge on the bundled labelled set; corrected ASR")
@@ -114,7 +114,7 @@ def audit(
     overrides += [f"audits.harmful.limit={limit}"] if limit else []
     overrides += [f"audits.harmful.dataset={dataset}"] if dataset else []
     overrides += [f"audits.harmful.judges=[{', '.join(judge)}]"] if judge else []
-    overrides += ["audits.overrefusal={}"] if overrefusal else []
+    overrides += ["audits.overrefusal=null"] if no_overrefusal else []
     overrides += ["audits.harmful.calibration={bundled: true}"] if calibrate else []
     overrides += [f"name={name}"] if name else []
     overrides += ["cache.mode=off"] if no_cache else []

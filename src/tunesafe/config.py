@@ -160,8 +160,10 @@ class OverrefusalAuditSpec(_Strict):
 
 
 class AuditsSpec(_Strict):
+    """Which audits run (``null`` switches one off). Over-refusal runs by default, next to the ASR."""
+
     harmful: HarmfulAuditSpec | None = Field(default_factory=HarmfulAuditSpec)
-    overrefusal: OverrefusalAuditSpec | None = None
+    overrefusal: OverrefusalAuditSpec | None = Field(default_factory=OverrefusalAuditSpec)
 
 
 class CacheSpec(_Strict):

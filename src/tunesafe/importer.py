@@ -166,12 +166,12 @@ def import_config(
         harmful = HarmfulAuditSpec(
             dataset=source, columns=column_map, split=split, subsets=subsets, headline_excludes=[], judges=[]
         )
-        audits = AuditsSpec(harmful=harmful)
+        audits = AuditsSpec(harmful=harmful, overrefusal=None)
     return AuditConfig(
         name=name,
         model=ModelSpec(source=f"import:{source}", backend="imported"),
         audits=audits,
-        cache=CacheSpec(mode="off"),
+        cache=CacheSpec(),  # verdicts of later `rejudge` calls are cached like any run's
     )
 
 

@@ -51,7 +51,7 @@ def _audit_config(name: str, model: ModelSpec, cache: Path) -> AuditConfig:
         name=name,
         model=model.model_copy(update={"batch_size": 4, "threads": 1}),
         generation=GenParams(max_new_tokens=8),
-        audits=AuditsSpec(harmful=HarmfulAuditSpec()),
+        audits=AuditsSpec(harmful=HarmfulAuditSpec(), overrefusal=None),
         cache=CacheSpec(path=str(cache)),
     )
 

@@ -27,7 +27,7 @@ def _audit(name: str, model: ModelSpec, out: Path, cache: Path) -> Path:
         name=name,
         model=model.model_copy(update={"batch_size": 8, "threads": 2}),
         generation=GenParams(max_new_tokens=16),
-        audits=AuditsSpec(harmful=HarmfulAuditSpec(subsets=["standard", "contextual"], limit=8)),
+        audits=AuditsSpec(harmful=HarmfulAuditSpec(subsets=["standard", "contextual"], limit=8), overrefusal=None),
         cache=CacheSpec(path=str(cache)),
     )
     return run_audit(config, out).path

@@ -58,7 +58,7 @@ def _config(
 ) -> AuditConfig:
     return AuditConfig(
         name="fake",
-        audits=AuditsSpec(harmful=HarmfulAuditSpec(judges=list(judges), **extra)),  # type: ignore[arg-type]
+        audits=AuditsSpec(harmful=HarmfulAuditSpec(judges=list(judges), **extra), overrefusal=None),  # type: ignore[arg-type]
         cache=CacheSpec(path=str(tmp_path / "gen.sqlite")),
         chunk_size=8,
     )

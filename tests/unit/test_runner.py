@@ -15,7 +15,7 @@ COMPLY = {0, 1, 2, 3, 4, 10, 11}
 def _config(tmp_path: Path, **harmful: object) -> AuditConfig:
     return AuditConfig(
         name="fake",
-        audits=AuditsSpec(harmful=HarmfulAuditSpec(**harmful)),
+        audits=AuditsSpec(harmful=HarmfulAuditSpec(**harmful), overrefusal=None),
         cache=CacheSpec(path=str(tmp_path / "gen.sqlite")),
         chunk_size=4,
     )
