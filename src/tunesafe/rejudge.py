@@ -11,22 +11,20 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.backends.base import Backend
 from tunesafe.cache import GenerationCache
 from tunesafe.calibration import NAME as CALIBRATION
 from tunesafe.config import AuditConfig, CalibrationSpec, JudgeSpec, load_config
-from tunesafe.judges import JudgeInput, JudgePanel
+from tunesafe.judges import JudgePanel
 from tunesafe.results import RunDir, RunError
-from tunesafe.runner import aggregate_audit, default_cache_path, judge_calibration
-from tunesafe.types import SampleRecord, Verdict
+from tunesafe.runner import aggregate_audit, default_cache_path, judge_calibration, rejudge_records
+from tunesafe.types import SampleRecord
 
 logger = logging.getLogger(__name__)
 
 AUDITS = ("harmful", "overrefusal")
-_CHUNK = 64
 
 
 def rejudge_run(
@@ -65,7 +63,7 @@ def rejudge_run(
                 if not chosen:
                     logger.info("%s: no refusal detector among the judges; left as it was", audit)
                     continue
-                records = _rejudge(records, chosen, f"rejudge {audit}: {manifest.name}", reporter)
+                records = rejudge_records(records, chosen, reporter, f"rejudge {audit}: {manifest.name}")
                 run.replace_records(audit, records)
                 cal = calibration_records if audit == "harmful" else None
                 metrics[audit] = aggregate_audit(audit, records, config, cal)
@@ -90,25 +88,6 @@ def _calibration(run: RunDir, spec: CalibrationSpec | None, panel: JudgePanel) -
     stored = list(run.records(CALIBRATION))
     if not stored:
         return None
-    judged = _rejudge(stored, panel.judges, "rejudge calibration", NullReporter())
+    judged = rejudge_records(stored, panel.judges)
     run.replace_records(CALIBRATION, judged)
     return judged
-
-
-def _rejudge(records: list[SampleRecord], judges: Sequence[Any], title: str, reporter: Reporter) -> list[SampleRecord]:
-    from tunesafe.judges.hygiene import apply_judges
-
-    out: list[SampleRecord] = []
-    with reporter.task(title, total=len(records)) as advance:
-        for start in range(0, len(records), _CHUNK):
-            chunk = records[start : start + _CHUNK]
-            inputs = [JudgeInput.from_messages(r.messages, r.completion.text) for r in chunk]
-            for record, fresh in zip(chunk, apply_judges(judges, inputs), strict=True):
-                out.append(record.model_copy(update={"verdicts": _merge(record.verdicts, fresh)}))
-            advance(len(chunk))
-    return out
-
-
-def _merge(old: Sequence[Verdict], new: Sequence[Verdict]) -> list[Verdict]:
-    replaced = {v.judge for v in new}
-    return [v for v in old if v.judge not in replaced] + list(new)

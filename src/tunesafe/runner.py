@@ -21,9 +21,10 @@ from tunesafe.cache import CachedBackend, GenerationCache
 from tunesafe.calibration import NAME as CALIBRATION
 from tunesafe.calibration import load_calibration
 from tunesafe.config import AuditConfig, CalibrationSpec, ConfigError, JudgeSpec, dump_config
-from tunesafe.judges import JudgeInput, JudgePanel
+from tunesafe.judges import Judge, JudgeInput, JudgePanel
+from tunesafe.judges.hygiene import apply_judges
 from tunesafe.results import RunDir, RunError, Stopwatch, new_run_path
-from tunesafe.types import Sample, SampleRecord
+from tunesafe.types import Sample, SampleRecord, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -206,11 +207,54 @@ def _check_same_model(run: RunDir, fingerprint: str) -> None:
     run.update_manifest(fingerprints={"model": fingerprint})
 
 
+def _refresh_verdicts(
+    run: RunDir, audit: str, records: list[SampleRecord], panel: JudgePanel
+) -> dict[str, SampleRecord]:
+    """Resumed records get the current panel's verdicts (served by the verdict cache when unchanged).
+
+    A judge whose behaviour changed since the records were judged (a retrained head, an edited
+    prompt file) re-judges the stored completions instead of leaving stale verdicts beside new ones.
+    """
+    refreshed = rejudge_records(records, panel.judges)
+    if any(a.verdicts != b.verdicts for a, b in zip(records, refreshed, strict=True)):
+        logger.info("%s: judges changed since %d stored records were judged; re-judged them", audit, len(records))
+        run.replace_records(audit, refreshed)
+    return {r.sample_id: r for r in refreshed}
+
+
+def merge_verdicts(old: Sequence[Verdict], new: Sequence[Verdict]) -> list[Verdict]:
+    """``new`` replaces verdicts of the same judge; other judges' verdicts (e.g. added by rejudging) stay."""
+    replaced = {v.judge for v in new}
+    return [v for v in old if v.judge not in replaced] + list(new)
+
+
+def rejudge_records(
+    records: Sequence[SampleRecord],
+    judges: Sequence[Judge],
+    reporter: Reporter | None = None,
+    title: str = "rejudge",
+    chunk: int = 64,
+) -> list[SampleRecord]:
+    """Each record with fresh verdicts from ``judges`` on its stored completion (screened, batched)."""
+    out: list[SampleRecord] = []
+    with (reporter or NullReporter()).task(title, total=len(records)) as advance:
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
+            inputs = [JudgeInput.from_messages(r.messages, r.completion.text) for r in part]
+            for record, fresh in zip(part, apply_judges(judges, inputs), strict=True):
+                out.append(record.model_copy(update={"verdicts": merge_verdicts(record.verdicts, fresh)}))
+            advance(len(part))
+    return out
+
+
 def _run_samples(ctx: _Context, audit: str, samples: Sequence[Sample], panel: JudgePanel) -> list[SampleRecord]:
     """Generate and judge what is not yet in the run directory; return all records in sample order."""
     run, config, watch = ctx.run, ctx.config, ctx.watch
     wanted = {s.id for s in samples}
     done = {r.sample_id: r for r in run.records(audit) if r.sample_id in wanted}
+    if done:
+        with watch("judge"):
+            done = _refresh_verdicts(run, audit, list(done.values()), panel)
     todo = [s for s in samples if s.id not in done]
     logger.info("%s: %d samples, %d already done, %d to run", audit, len(samples), len(done), len(todo))
     with ctx.reporter.task(f"{audit}: {config.name}", total=len(samples)) as advance:

@@ -260,3 +260,32 @@ def test_llm_judge_in_the_pipeline_records_raw_output_scores_and_prompt_hash(tmp
         behaviors=behaviors(20),
     )
     assert len(judge_backend.calls) == 20
+
+
+def test_resumed_run_rejudges_stored_completions_when_a_judge_changed(tmp_path: Path) -> None:
+    config = _config(tmp_path, judges=["harmbench-yesno@judge", "keyword-extended"])
+    backend = RuleBackend(COMPLY)
+    says_no = ScriptedBackend(default="no", fingerprint_salt="judge-v1", responder=lambda _: "no")
+    run = run_audit(
+        config,
+        tmp_path / "run",
+        backend=backend,
+        judge_backends={"harmbench-yesno@judge": says_no},
+        behaviors=behaviors(20),
+    )
+    assert run.metrics()["harmful"]["judges"]["harmbench-yesno@judge"]["asr"]["k"] == 0
+    generated = backend.calls
+    # the judge model changed (e.g. a new prompt file or model): resuming re-judges, never regenerates
+    says_yes = ScriptedBackend(default="yes", fingerprint_salt="judge-v2", responder=lambda _: "yes")
+    again = run_audit(
+        config,
+        tmp_path / "run",
+        backend=backend,
+        judge_backends={"harmbench-yesno@judge": says_yes},
+        behaviors=behaviors(20),
+    )
+    assert backend.calls == generated
+    records = list(again.records("harmful"))
+    assert all(r.verdict("harmbench-yesno@judge").label == "yes" for r in records)  # type: ignore[union-attr]
+    assert all(len(r.verdicts) == 2 for r in records)
+    assert again.metrics()["harmful"]["judges"]["harmbench-yesno@judge"]["asr"]["k"] == 18
