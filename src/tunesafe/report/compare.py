@@ -93,6 +93,7 @@ class Comparison(BaseModel):
     show_harmful: bool = False
     overrefusal: OverrefusalSection | None = None
     panels: dict[str, PanelSummary] = Field(default_factory=dict)  # model label -> judge panel
+    calibration_sources: list[str] = Field(default_factory=list)  # labelled sets the panels were measured on
 
 
 def _safe_to_show(record: SampleRecord) -> bool:
@@ -195,6 +196,9 @@ def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpt
         show_harmful=show_harmful,
         overrefusal=_overrefusal_section(loaded, labels),
         panels=panels,
+        calibration_sources=sorted(
+            {str(src) for item in loaded if (src := item.manifest.datasets.get("calibration", {}).get("source"))}
+        ),
     )
 
 

@@ -173,6 +173,14 @@ def render_markdown(comp: Comparison) -> str:
         "",
     ]
     out += panel_markdown(comp.panels)
+    if comp.calibration_sources:
+        out += [
+            f"Sensitivity and specificity were measured on: {'; '.join(comp.calibration_sources)}. They transfer "
+            "to this audit only as far as its completions resemble that set's; a corrected ASR far from every "
+            "judge's raw ASR usually means they do not. Label a sample of your own completions and pass it as "
+            "`calibration: {path: ...}` to measure the judges where it matters.",
+            "",
+        ]
     for section in comp.judges:
         out += [f"## Attack success rate — judge `{section.judge}`", "", *_models_table(section), ""]
         out += ["By HarmBench functional subset (all judged prompts):", "", *_subset_table(section), ""]
