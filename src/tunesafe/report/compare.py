@@ -77,6 +77,7 @@ class OverrefusalSection(BaseModel):
     n_aligned: int
     models: list[ModelRow]  # ``asr`` holds the refusal rate here; ``change`` is in refusal rate
     categories: list[CategoryRow]
+    by_judge: dict[str, dict[str, RateEstimate]] = Field(default_factory=dict)  # model -> judge -> rate
 
 
 class Comparison(BaseModel):
@@ -224,7 +225,15 @@ def _overrefusal_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> Ov
         for i, item in enumerate(loaded)
     ]
     categories = _category_rows(aligned, labels, judge, refusal_rate, refused)
-    return OverrefusalSection(judge=judge, n_aligned=len(order), models=models, categories=categories)
+    judges = [
+        j
+        for j in loaded[0].overrefusal_metrics.get("judges", {})
+        if all(j in i.overrefusal_metrics.get("judges", {}) for i in loaded)
+    ]
+    by_judge = {label: {j: refusal_rate(recs, j) for j in judges} for label, recs in zip(labels, aligned, strict=True)}
+    return OverrefusalSection(
+        judge=judge, n_aligned=len(order), models=models, categories=categories, by_judge=by_judge
+    )
 
 
 def _unique_labels(names: Sequence[str]) -> list[str]:

@@ -101,6 +101,17 @@ def _headline_table(comp: Comparison) -> list[str]:
     return lines
 
 
+def _overrefusal_by_judge(section: OverrefusalSection) -> list[str]:
+    judges = sorted({j for rates in section.by_judge.values() for j in rates})
+    if len(judges) < 2:
+        return []
+    lines = ["Refusal rate by judge:", "", "| model | " + " | ".join(f"`{j}`" for j in judges) + " |"]
+    lines.append("|---|" + "---|" * len(judges))
+    for model, rates in section.by_judge.items():
+        lines.append(f"| {model} | " + " | ".join(fmt_rate(rates[j]) if j in rates else "–" for j in judges) + " |")
+    return [*lines, ""]
+
+
 def _overrefusal_section(section: OverrefusalSection) -> list[str]:
     return [
         f"## Over-refusal — judge `{section.judge}`",
@@ -111,6 +122,7 @@ def _overrefusal_section(section: OverrefusalSection) -> list[str]:
         "",
         *_models_table(section, "refusal rate", "refused"),
         "",
+        *_overrefusal_by_judge(section),
         "By category (Holm-adjusted paired p):",
         "",
         *_category_table(section),
