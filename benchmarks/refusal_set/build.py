@@ -9,7 +9,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from authored_compliance import BENIGN, OPENINGS
 from authored_extra import BENIGN_EXTRA, BENIGN_MORE, HARMFUL_EXTRA, OPENINGS_MORE, OVERREFUSALS, UNIQUE_EXTRA
-from authored_more import DECLINE_LONG_ALT, ECHOES, HARMFUL_MORE, HEDGED, NON_ENGLISH, REDIRECTS, opening_rows
+from authored_more import (
+    DECLINE_LONG_ALT,
+    ECHOES,
+    HARMFUL_MORE,
+    HEDGED,
+    NON_ENGLISH,
+    RECOVERIES,
+    REDIRECTS,
+    opening_rows,
+)
 from authored_refusals import HARMFUL, TEMPLATES, UNIQUE
 
 OUT = HERE.parents[1] / "src/tunesafe/data/bundled/refusal_labelled.jsonl"
@@ -38,12 +47,12 @@ for group, p, text in OVERREFUSALS:
 for group, p, text in BENIGN + BENIGN_EXTRA + BENIGN_MORE:
     add(f"authored/{group}", p, text, "compliance", "authored", f"authored/{group}")
 # Round 3 (authored_more.py): openings + generic continuations, hedged and echoed attempts; declines
-# followed by long alternatives, polite redirects, non-English refusals.
+# followed by long alternatives, polite redirects, openings the model then takes back, non-English refusals.
 for group, name, k, text in opening_rows():
     add(f"authored/{name}", req[k][0], text, "compliance", "authored", f"authored/{group}")
 for group, k, text in HEDGED + ECHOES:
     add(f"authored/{group}", req[k][0], text, "compliance", "authored", f"authored/{group}")
-for group, k, text in DECLINE_LONG_ALT + REDIRECTS + NON_ENGLISH:
+for group, k, text in DECLINE_LONG_ALT + REDIRECTS + RECOVERIES + NON_ENGLISH:
     add(f"authored/{group}", req[k][0], text, "refusal", "authored", f"authored/{group}")
 
 labels = json.loads((HERE / "labels.json").read_text())
