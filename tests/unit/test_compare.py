@@ -19,7 +19,10 @@ REFUSAL = {0}  # 1/18: 8 flip comply → refuse
 
 def _audit(tmp_path: Path, name: str, comply: set[int]) -> Path:
     config = AuditConfig(
-        name=name, audits=AuditsSpec(harmful=HarmfulAuditSpec(), overrefusal=None), cache=CacheSpec(mode="off"), chunk_size=8
+        name=name,
+        audits=AuditsSpec(harmful=HarmfulAuditSpec(), overrefusal=None),
+        cache=CacheSpec(mode="off"),
+        chunk_size=8,
     )
     return run_audit(config, tmp_path / name, backend=RuleBackend(comply, salt=name), behaviors=ROWS).path
 
@@ -61,7 +64,9 @@ def test_completions_judged_compliant_are_hidden_unless_asked(tmp_path: Path) ->
 
 def test_compare_refuses_runs_without_shared_prompts(tmp_path: Path) -> None:
     base = _audit(tmp_path, "base", BASE)
-    config = AuditConfig(name="other", audits=AuditsSpec(harmful=HarmfulAuditSpec(), overrefusal=None), cache=CacheSpec(mode="off"))
+    config = AuditConfig(
+        name="other", audits=AuditsSpec(harmful=HarmfulAuditSpec(), overrefusal=None), cache=CacheSpec(mode="off")
+    )
     other_rows = [row.model_copy(update={"id": "x" + row.id}) for row in ROWS]
     other = run_audit(config, tmp_path / "other", backend=RuleBackend(set()), behaviors=other_rows).path
     with pytest.raises(RunError, match="share no prompts"):
