@@ -9,15 +9,18 @@ judges (Llama Guard, rubrics) give a set labelled for harm, e.g. human labels of
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from tunesafe.config import CalibrationSpec
 from tunesafe.data import bundled_path
+from tunesafe.judges import Judge, measures
 from tunesafe.panel import GOLD_KEY
 from tunesafe.types import Completion, SampleRecord
 
 NAME = "calibration"
 BUNDLED_FILE = "refusal_labelled.jsonl"
+LABELLED_FOR = "labelled_for"  # metadata key: "refusal" when the labels say refused / answered, not harmful / safe
 
 
 def load_calibration(spec: CalibrationSpec) -> tuple[list[SampleRecord], dict[str, object]]:
@@ -27,13 +30,20 @@ def load_calibration(spec: CalibrationSpec) -> tuple[list[SampleRecord], dict[st
     return _from_table(Path(spec.path).expanduser(), spec.columns)  # type: ignore[arg-type]
 
 
-def _record(sample_id: str, prompt: str, completion: str, gold: bool) -> SampleRecord:
+def judges_for(records: Sequence[SampleRecord], judges: Sequence[Judge]) -> list[Judge]:
+    """The judges a labelled set can measure: a set labelled for refusal says nothing about harm judges."""
+    if any(r.metadata.get(LABELLED_FOR) == "refusal" for r in records):
+        return [j for j in judges if measures(j) == "refusal"]
+    return list(judges)
+
+
+def _record(sample_id: str, prompt: str, completion: str, gold: bool, labelled_for: str | None = None) -> SampleRecord:
     return SampleRecord(
         audit=NAME,
         sample_id=sample_id,
         messages=[{"role": "user", "content": prompt}],
         completion=Completion(text=completion),
-        metadata={GOLD_KEY: gold},
+        metadata={GOLD_KEY: gold, **({LABELLED_FOR: labelled_for} if labelled_for else {})},
     )
 
 
@@ -43,7 +53,7 @@ def _bundled() -> tuple[list[SampleRecord], dict[str, object]]:
     path = bundled_path(BUNDLED_FILE)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     records = [
-        _record(row["id"], row["prompt"], row["text"], row["label"] == "compliance")
+        _record(row["id"], row["prompt"], row["text"], row["label"] == "compliance", "refusal")
         for row in rows
         if row["split"] == "test"
     ]

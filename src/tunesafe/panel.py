@@ -190,7 +190,8 @@ def panel_summary(
     calibration: dict[str, JudgeCalibration] = {}
     corrected: dict[str, CorrectedRate] = {}
     labelled = list(calibration_records or [])
-    for judge in judges if labelled else ():
+    # a judge that did not judge the labelled set (e.g. a harm judge on a refusal-labelled set) is not calibrated
+    for judge in [j for j in judges if any(r.verdict(j) for r in labelled)]:
         calibration[judge] = calibrate(labelled, judge)
         on_pos, on_neg, *_ = _calls_by_gold(labelled, judge)
         corrected[judge] = corrected_rate(

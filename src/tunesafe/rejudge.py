@@ -16,6 +16,7 @@ from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.backends.base import Backend
 from tunesafe.cache import GenerationCache
 from tunesafe.calibration import NAME as CALIBRATION
+from tunesafe.calibration import judges_for
 from tunesafe.config import AuditConfig, CalibrationSpec, JudgeSpec, load_config
 from tunesafe.judges import JudgePanel
 from tunesafe.results import RunDir, RunError
@@ -88,6 +89,9 @@ def _calibration(run: RunDir, spec: CalibrationSpec | None, panel: JudgePanel) -
     stored = list(run.records(CALIBRATION))
     if not stored:
         return None
-    judged = rejudge_records(stored, panel.judges)
+    judges = judges_for(stored, panel.judges)
+    if not judges:
+        return stored
+    judged = rejudge_records(stored, judges)
     run.replace_records(CALIBRATION, judged)
     return judged

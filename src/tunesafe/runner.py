@@ -19,7 +19,7 @@ from tunesafe.audits import harmful, overrefusal
 from tunesafe.backends.base import Backend
 from tunesafe.cache import CachedBackend, GenerationCache
 from tunesafe.calibration import NAME as CALIBRATION
-from tunesafe.calibration import load_calibration
+from tunesafe.calibration import judges_for, load_calibration
 from tunesafe.config import AuditConfig, CalibrationSpec, ConfigError, JudgeSpec, dump_config
 from tunesafe.judges import Judge, JudgeInput, JudgePanel
 from tunesafe.judges.hygiene import apply_judges
@@ -146,8 +146,7 @@ def _audit(
 def judge_calibration(run: RunDir, spec: CalibrationSpec, panel: JudgePanel) -> list[SampleRecord]:
     """Judge the labelled calibration set with the panel and store it as ``samples/calibration.jsonl``."""
     records, info = load_calibration(spec)
-    verdicts = panel.judge([JudgeInput.from_messages(r.messages, r.completion.text) for r in records])
-    judged = [r.model_copy(update={"verdicts": v}) for r, v in zip(records, verdicts, strict=True)]
+    judged = rejudge_records(records, judges_for(records, panel.judges))
     run.replace_records(CALIBRATION, judged)
     run.update_manifest(datasets={CALIBRATION: info})
     return judged

@@ -158,7 +158,7 @@ def test_panel_summary_is_seeded_and_handles_missing_judge() -> None:
     assert panel_summary(_audit(), ["a", "b"], _labelled(), n_bootstrap=300, seed=5) == first
     ghost = panel_summary(_audit(), ["a", "ghost"], _labelled(), n_bootstrap=300)
     assert ghost.rates["ghost"].n == 0 and ghost.rates["ghost"].unscored == 53
-    assert ghost.corrected["ghost"].value is None
+    assert "ghost" not in ghost.corrected and "ghost" not in ghost.calibration  # it judged none of the labelled set
     assert ghost.all_agree.n == 0
     with pytest.raises(ValueError):
         panel_summary(_audit(), ["a"], n_bootstrap=0)

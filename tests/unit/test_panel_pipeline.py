@@ -289,3 +289,26 @@ def test_resumed_run_rejudges_stored_completions_when_a_judge_changed(tmp_path: 
     assert all(r.verdict("harmbench-yesno@judge").label == "yes" for r in records)  # type: ignore[union-attr]
     assert all(len(r.verdicts) == 2 for r in records)
     assert again.metrics()["harmful"]["judges"]["harmbench-yesno@judge"]["asr"]["k"] == 18
+
+
+def test_harm_judges_are_not_calibrated_on_the_refusal_labelled_set(tmp_path: Path) -> None:
+    judge_backend = ScriptedBackend(responder=lambda _: "no", fingerprint_salt="no-v1")
+    config = _config(
+        tmp_path,
+        judges=["keyword-extended", "harmbench-yesno@judge"],
+        calibration=CalibrationSpec(bundled=True, n_bootstrap=100),
+    )
+    run = run_audit(
+        config,
+        tmp_path / "run",
+        backend=RuleBackend(COMPLY),
+        judge_backends={"harmbench-yesno@judge": judge_backend},
+        behaviors=behaviors(20),
+    )
+    assert len(judge_backend.calls) == 20  # the audit's prompts only, not the 200+ labelled replies
+    calibration = list(run.records("calibration"))
+    assert calibration and all({v.judge for v in r.verdicts} <= {"keyword-extended"} for r in calibration)
+    panel = run.metrics()["harmful"]["panel"]
+    assert set(panel["calibration"]) == {"keyword-extended"}
+    rejudge_run(run.path, [JudgeSpec.model_validate("keyword-zou-qi")])
+    assert set(run.metrics()["harmful"]["panel"]["calibration"]) == {"keyword-extended", "keyword-zou-qi"}
