@@ -312,3 +312,16 @@ def test_harm_judges_are_not_calibrated_on_the_refusal_labelled_set(tmp_path: Pa
     assert set(panel["calibration"]) == {"keyword-extended"}
     rejudge_run(run.path, [JudgeSpec.model_validate("keyword-zou-qi")])
     assert set(run.metrics()["harmful"]["panel"]["calibration"]) == {"keyword-extended", "keyword-zou-qi"}
+
+
+def test_every_configurable_judge_kind_can_be_built() -> None:
+    from tunesafe import config
+    from tunesafe.judges import judge_kinds, llm, make_judge
+
+    assert set(config.LLM_JUDGE_KINDS) == set(llm.LLM_JUDGE_KINDS)
+    for kind in judge_kinds():
+        if kind in config.LLM_JUDGE_KINDS:
+            judge = make_judge(f"{kind}@somewhere", backend=ScriptedBackend(default="safe"))
+            assert judge.name == f"{kind}@somewhere" and judge.measures == "harm"
+        elif kind != "refusal-classifier":  # the classifier is built in its own tests (it loads MiniLM)
+            assert make_judge(kind).measures == "refusal"
