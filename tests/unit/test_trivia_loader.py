@@ -73,3 +73,9 @@ def test_bad_files_name_the_row_and_problem(tmp_path: Path, rows: list, message:
     path.write_text(json.dumps(rows))
     with pytest.raises(ValueError, match=message):
         load_trivia(path)
+
+
+def test_bundled_set_loads_with_aliases_and_domains() -> None:
+    items = load_trivia()
+    assert len(items) >= 500 and len({i.domain for i in items}) >= 6
+    assert all(i.wrong_answer in i.false_context for i in items)
