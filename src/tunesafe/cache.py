@@ -33,7 +33,7 @@ def generation_key(fingerprint: str, messages: Conversation, params: GenParams) 
             "cache_version": CACHE_VERSION,
             "model": fingerprint,
             "messages": messages,
-            "params": params.model_dump(mode="json"),
+            "params": params.identity(),
         }
     )
 

@@ -34,7 +34,9 @@ _NON_SEMANTIC = {"cache": True, "chunk_size": True, "model": {"batch_size": True
 
 
 def config_hash(config: AuditConfig) -> str:
-    return sha256_obj(config.model_dump(mode="json", exclude=_NON_SEMANTIC))
+    data = config.model_dump(mode="json", exclude=_NON_SEMANTIC)
+    data["generation"] = config.generation.identity()
+    return sha256_obj(data)
 
 
 def default_cache_path() -> Path:

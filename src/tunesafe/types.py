@@ -25,10 +25,29 @@ class GenParams(BaseModel):
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 0
+    logprobs: int | None = Field(
+        None, ge=1, le=50, description="record per-step log-probabilities: the top-k alternatives (k) per step"
+    )
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that change a completion; ``logprobs`` only when asked for, so keys made before
+        the field existed stay valid."""
+        return self.model_dump(mode="json", exclude={"logprobs"} if self.logprobs is None else None)
+
+
+class TokenStep(BaseModel):
+    """One generated step, from the model's raw logits (natural log): the token chosen, its
+    log-probability, the entropy of the full next-token distribution, and the top-k alternatives."""
+
+    token_id: int
+    logprob: float
+    entropy: float
+    top_ids: list[int]
+    top_logprobs: list[float]
 
 
 class Completion(BaseModel):
@@ -37,6 +56,7 @@ class Completion(BaseModel):
     text: str
     finish_reason: str | None = None  # "stop" (EOS) or "length"
     n_tokens: int | None = None
+    steps: list[TokenStep] | None = None  # every generated step, the EOS included, when logprobs were asked for
 
 
 class Sample(BaseModel):

@@ -362,3 +362,34 @@ def test_close_frees_the_model_and_generate_reloads(tiny_model_dir: Path) -> Non
     hf.close()
     assert model_ref() is None
     assert hf.generate(CONVERSATIONS[:2], GREEDY) == expected
+
+
+def test_logprob_steps_match_a_plain_forward_pass(backend: HFBackend) -> None:
+    """Per-step statistics come from the raw logits: the first step equals the prompt's next-token distribution."""
+    params = GenParams(max_new_tokens=6, logprobs=3)
+    out = backend.generate(CONVERSATIONS, params)
+    plain = backend.generate(CONVERSATIONS, GenParams(max_new_tokens=6))
+    assert [c.text for c in out] == [c.text for c in plain] and all(c.steps is None for c in plain)
+    for conv, completion in zip(CONVERSATIONS, out, strict=True):
+        steps = completion.steps
+        assert steps is not None and len(steps) == completion.n_tokens
+        logprobs = torch.log_softmax(last_logits(backend, conv).double(), dim=-1)
+        first = steps[0]
+        assert first.token_id == int(torch.argmax(logprobs))  # greedy: the chosen token is the top-1
+        assert first.logprob == pytest.approx(float(logprobs.max()), abs=1e-4)
+        assert first.top_logprobs == pytest.approx(torch.topk(logprobs, 3).values.tolist(), abs=1e-4)
+        expected_entropy = float(-(logprobs.exp() * logprobs).sum())
+        assert first.entropy == pytest.approx(expected_entropy, abs=1e-4)
+        for step in steps:
+            assert step.top_ids[0] == step.token_id and step.top_logprobs == sorted(step.top_logprobs, reverse=True)
+            assert step.entropy >= 0 and step.logprob <= 0
+
+
+def test_logprob_steps_do_not_depend_on_the_batch(backend: HFBackend, tiny_model_dir: Path) -> None:
+    params = GenParams(max_new_tokens=5, logprobs=2)
+    alone = [backend.generate([conv], params)[0] for conv in CONVERSATIONS]
+    together = HFBackend(tiny_model_dir, batch_size=len(CONVERSATIONS)).generate(CONVERSATIONS, params)
+    for a, b in zip(alone, together, strict=True):
+        assert a.steps is not None and b.steps is not None
+        assert [s.token_id for s in a.steps] == [s.token_id for s in b.steps]
+        assert [s.logprob for s in a.steps] == pytest.approx([s.logprob for s in b.steps], abs=1e-4)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tunesafe._util.hashing import fingerprint_dir, sha256_obj
 from tunesafe.backends.base import BackendError, ProgressCallback
-from tunesafe.types import Completion, Conversation, GenParams
+from tunesafe.types import Completion, Conversation, GenParams, TokenStep
 
 if TYPE_CHECKING:
     import torch
@@ -296,14 +296,22 @@ class HFBackend:
                 generation_config=self._generation_config(params),
                 logits_processor=_sampling_processors(params, seeds),
             )
-        new_tokens = output[:, input_ids.shape[1] :].tolist()
-        return [self._completion(row) for row in new_tokens]
+        sequences = output.sequences if params.logprobs else output
+        new_tokens = sequences[:, input_ids.shape[1] :].tolist()
+        completions = [self._completion(row) for row in new_tokens]
+        if params.logprobs:
+            for row, completion in enumerate(completions):
+                completion.steps = token_steps(
+                    output.logits, row, new_tokens[row][: completion.n_tokens], params.logprobs
+                )
+        return completions
 
     def _generation_config(self, params: GenParams) -> Any:
         from transformers import GenerationConfig
 
+        recording = {"output_logits": True, "return_dict_in_generate": True} if params.logprobs else {}
         return GenerationConfig(
-            **_NEUTRAL_DECODING,
+            **{**_NEUTRAL_DECODING, **recording},
             max_new_tokens=params.max_new_tokens,
             eos_token_id=sorted(self._eos_ids),
             pad_token_id=self._pad_id,
@@ -324,6 +332,31 @@ class HFBackend:
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def token_steps(logits: Sequence[Any], row: int, token_ids: Sequence[int], k: int) -> list[TokenStep]:
+    """Per-step statistics of one batch row from ``generate``'s raw logits (one (batch, vocab) tensor per step).
+
+    Raw logits, before temperature or top-p, as Kumar 2024 (arXiv 2409.19476) reads them.
+    """
+    import torch
+
+    steps = []
+    for position, token in enumerate(token_ids):
+        logprobs = torch.log_softmax(logits[position][row].double(), dim=-1)
+        top = torch.topk(logprobs, k)
+        probs = logprobs.exp()
+        entropy = -torch.sum(torch.where(probs > 0, probs * logprobs, torch.zeros_like(probs)))
+        steps.append(
+            TokenStep(
+                token_id=int(token),
+                logprob=float(logprobs[token]),
+                entropy=float(entropy),
+                top_ids=[int(i) for i in top.indices],
+                top_logprobs=[float(v) for v in top.values],
+            )
+        )
+    return steps
 
 
 def _require_file(directory: Path, filename: str, what: str) -> None:
