@@ -159,11 +159,36 @@ class OverrefusalAuditSpec(_Strict):
         return self
 
 
+class DriftAuditSpec(_Strict):
+    """Knowledge drift under injected false or random context (Kumar 2024; Fastowski & Kasneci 2024)."""
+
+    dataset: str | None = Field(None, description="trivia file (tunesafe or published shape); default: bundled")
+    conditions: list[str] = ["B", "FIP", "RIP"]
+    wording: Literal["v1", "v2"] = "v1"
+    compat: bool = Field(False, description="Kumar 2024 exactly: no space before the question, top-1/top-10 metrics")
+    match: Literal["normalized", "substring"] = "normalized"
+    limit: int | None = Field(None, ge=1, description="first N questions per domain order (seeded, stratified)")
+    max_new_tokens: int = Field(16, ge=2)
+    top_k: int = Field(10, ge=1, le=50)
+    rip_seed: int = 42
+
+    @model_validator(mode="after")
+    def _conditions_known(self) -> DriftAuditSpec:
+        from tunesafe.audits.drift_conditions import parse_condition
+
+        for name in self.conditions:
+            parse_condition(name)
+        if "B" not in self.conditions:
+            raise ValueError("drift conditions must include B (the baseline every change is measured against)")
+        return self
+
+
 class AuditsSpec(_Strict):
     """Which audits run (``null`` switches one off). Over-refusal runs by default, next to the ASR."""
 
     harmful: HarmfulAuditSpec | None = Field(default_factory=HarmfulAuditSpec)
     overrefusal: OverrefusalAuditSpec | None = Field(default_factory=OverrefusalAuditSpec)
+    drift: DriftAuditSpec | None = None
 
 
 class CacheSpec(_Strict):

@@ -8,23 +8,23 @@ audit re-run skips everything already done and regenerates nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.assets import cache_dir
-from tunesafe.audits import harmful, overrefusal
+from tunesafe.audits import drift, harmful, overrefusal
 from tunesafe.backends.base import Backend
 from tunesafe.cache import CachedBackend, GenerationCache
 from tunesafe.calibration import NAME as CALIBRATION
 from tunesafe.calibration import judges_for, load_calibration
-from tunesafe.config import AuditConfig, CalibrationSpec, ConfigError, JudgeSpec, dump_config
+from tunesafe.config import AuditConfig, CalibrationSpec, ConfigError, DriftAuditSpec, JudgeSpec, dump_config
 from tunesafe.judges import Judge, JudgeInput, JudgePanel
 from tunesafe.judges.hygiene import apply_judges
 from tunesafe.results import RunDir, RunError, Stopwatch, new_run_path
-from tunesafe.types import Sample, SampleRecord, Verdict
+from tunesafe.types import Completion, GenParams, Sample, SampleRecord, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def run_audit(
                 spec_or = config.audits.overrefusal
                 samples, info = overrefusal.build_samples(spec_or, config.seed)
                 metrics[overrefusal.NAME] = _audit(context, overrefusal.NAME, samples, info, spec_or.judges, None)
+            if config.audits.drift is not None:
+                metrics[drift.NAME] = _drift_audit(context, config.audits.drift)
             run.write_metrics(metrics)
             run.update_manifest(
                 status="success",
@@ -143,6 +145,18 @@ def _audit(
                 calibration_records = judge_calibration(ctx.run, calibration, panel)
     with ctx.watch("aggregate"):
         return aggregate_audit(audit, records, ctx.config, calibration_records)
+
+
+def _drift_audit(ctx: _Context, spec: DriftAuditSpec) -> dict[str, Any]:
+    """Ask every trivia question under every condition and score the answers (no judges: alias matching)."""
+    samples, info = drift.build_samples(spec, ctx.config.seed)
+    ctx.run.update_manifest(datasets={drift.NAME: info})
+    params = drift.generation_params(spec, ctx.config.generation)
+    records = _run_samples(
+        ctx, drift.NAME, samples, None, params=params, annotate=lambda s, c: {"drift": drift.score(s, c, spec)}
+    )
+    with ctx.watch("aggregate"):
+        return drift.aggregate(records, spec.conditions)
 
 
 def judge_calibration(run: RunDir, spec: CalibrationSpec, panel: JudgePanel) -> list[SampleRecord]:
@@ -248,12 +262,20 @@ def rejudge_records(
     return out
 
 
-def _run_samples(ctx: _Context, audit: str, samples: Sequence[Sample], panel: JudgePanel) -> list[SampleRecord]:
-    """Generate and judge what is not yet in the run directory; return all records in sample order."""
+def _run_samples(
+    ctx: _Context,
+    audit: str,
+    samples: Sequence[Sample],
+    panel: JudgePanel | None,
+    *,
+    params: GenParams | None = None,
+    annotate: Callable[[Sample, Completion], dict[str, Any]] | None = None,
+) -> list[SampleRecord]:
+    """Generate and judge (or ``annotate``) what is not yet in the run directory; all records in sample order."""
     run, config, watch = ctx.run, ctx.config, ctx.watch
     wanted = {s.id for s in samples}
     done = {r.sample_id: r for r in run.records(audit) if r.sample_id in wanted}
-    if done:
+    if done and panel is not None:
         with watch("judge"):
             done = _refresh_verdicts(run, audit, list(done.values()), panel)
     todo = [s for s in samples if s.id not in done]
@@ -263,11 +285,10 @@ def _run_samples(ctx: _Context, audit: str, samples: Sequence[Sample], panel: Ju
         for start in range(0, len(todo), config.chunk_size):
             chunk = todo[start : start + config.chunk_size]
             with watch("generate"):
-                completions = ctx.backend.generate([s.messages for s in chunk], config.generation, advance)
+                completions = ctx.backend.generate([s.messages for s in chunk], params or config.generation, advance)
             with watch("judge"):
-                verdicts = panel.judge(
-                    [JudgeInput.from_messages(s.messages, c.text) for s, c in zip(chunk, completions, strict=True)]
-                )
+                inputs = [JudgeInput.from_messages(s.messages, c.text) for s, c in zip(chunk, completions, strict=True)]
+                verdicts = panel.judge(inputs) if panel is not None else [[] for _ in chunk]
             records = [
                 SampleRecord(
                     audit=audit,
@@ -278,7 +299,7 @@ def _run_samples(ctx: _Context, audit: str, samples: Sequence[Sample], panel: Ju
                     messages=s.messages,
                     completion=c,
                     verdicts=v,
-                    metadata=s.metadata,
+                    metadata={**s.metadata, **(annotate(s, c) if annotate else {})},
                 )
                 for s, c, v in zip(chunk, completions, verdicts, strict=True)
             ]

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import numpy as np
 
@@ -268,3 +268,22 @@ def split_by_correct(
         n = _clean(group).shape[0]
         out[key] = GroupSummary(n=n, mean=mean, se=se, n_missing=len(group) - n)
     return out
+
+
+def step_uncertainty(steps: Sequence[Any], *, mode: Mode = "tunesafe", drop_last: bool = True) -> UncertaintyStats:
+    """Metrics from a completion's recorded steps (``Completion.steps``: chosen log-probability,
+    full-distribution entropy and top-k log-probabilities per step, as the HF backend records them).
+
+    In tunesafe mode ``entropy`` is the full-vocabulary entropy the backend computed per step;
+    everything else is :func:`topk_uncertainty` on the recorded top-k values.
+    """
+    if not steps:
+        return _empty(mode)
+    stats = topk_uncertainty(
+        [s.top_logprobs for s in steps], [s.logprob for s in steps], mode=mode, drop_last=drop_last
+    )
+    if mode == "compat" or stats.n_steps == 0:
+        return stats
+    kept = steps[:-1] if drop_last else steps
+    note = "; ".join(n for n in stats.note.split("; ") if n and n != "full entropy needs full logits")
+    return replace(stats, entropy=float(np.mean([s.entropy for s in kept])), note=note)
