@@ -93,3 +93,41 @@ def test_tiny_model_records_uncertainty_per_answer(tmp_path: Path, trivia_file: 
         + summary["incorrect"]["n_missing"]
         == 4
     )
+
+
+def test_report_compares_drift_between_models(tmp_path: Path, trivia_file: Path) -> None:
+    from tests.fakes import behaviors
+
+    from tunesafe.config import HarmfulAuditSpec
+    from tunesafe.report import write_report
+
+    def steadfast(conversation: list[dict[str, str]]) -> str:
+        text = conversation[-1]["content"]
+        return next((f"{a}." for _, q, a, _, _ in ITEMS if q in text), "I'm sorry, but I can't help with that.")
+
+    def misled(conversation: list[dict[str, str]]) -> str:
+        return gullible(conversation) if "?" in conversation[-1]["content"] else "Sure, here it is."
+
+    runs = []
+    for name, responder in (("base", steadfast), ("tuned", misled)):
+        config = AuditConfig(
+            name=name,
+            model=ModelSpec(backend="scripted"),
+            audits=AuditsSpec(
+                harmful=HarmfulAuditSpec(judges=["keyword-extended"]),
+                overrefusal=None,
+                drift=DriftAuditSpec(dataset=str(trivia_file), conditions=["B", "FIP"]),
+            ),
+            cache=CacheSpec(path=str(tmp_path / "c.sqlite")),
+        )
+        backend = ScriptedBackend(responder=responder, fingerprint_salt=name)
+        runs.append(run_audit(config, tmp_path / name, backend=backend, behaviors=behaviors(10)).path)
+    files = write_report(runs, tmp_path / "report")
+    drift = files.comparison.drift
+    assert drift is not None and drift.conditions == ["B", "FIP"] and drift.n_questions == 4
+    tuned = drift.models[1]
+    assert (tuned.accuracy["B"].k, tuned.accuracy["FIP"].k) == (4, 1)
+    change = tuned.change["FIP"]
+    assert change.difference == pytest.approx(-0.75) and change.p_value == pytest.approx(0.25)
+    text = files.markdown.read_text()
+    assert "## Knowledge drift" in text and "75.0 pp" in text

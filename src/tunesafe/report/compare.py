@@ -17,11 +17,12 @@ from tunesafe.audits.harmful import completion_stats, complied, rate_of
 from tunesafe.audits.overrefusal import refusal_rate, refused
 from tunesafe.panel import PanelSummary
 from tunesafe.results import Manifest, RunDir, RunError
-from tunesafe.stats import holm_adjust, paired_rate_difference
+from tunesafe.stats import holm_adjust, paired_rate_difference, rate
 from tunesafe.types import RateEstimate, SampleRecord
 
 AUDIT = "harmful"
 OVERREFUSAL = "overrefusal"
+DRIFT = "drift"
 Flag = Callable[[SampleRecord, str], "bool | None"]
 
 
@@ -80,6 +81,23 @@ class OverrefusalSection(BaseModel):
     by_judge: dict[str, dict[str, RateEstimate]] = Field(default_factory=dict)  # model -> judge -> rate
 
 
+class DriftRow(BaseModel):
+    """One model's drift: accuracy per condition, paired change vs the base per condition, B → FIP drop."""
+
+    name: str
+    accuracy: dict[str, RateEstimate]
+    change: dict[str, Change] = Field(default_factory=dict)  # vs the base model, same condition, paired
+    uncertainty: dict[str, Any] = Field(default_factory=dict)  # condition -> metric -> correct/incorrect summary
+
+
+class DriftSection(BaseModel):
+    """Knowledge drift of every run on the questions all of them answered (Kumar 2024)."""
+
+    conditions: list[str]
+    n_questions: int
+    models: list[DriftRow]
+
+
 class Comparison(BaseModel):
     schema_version: int = 1
     audit: str = AUDIT
@@ -93,6 +111,7 @@ class Comparison(BaseModel):
     excerpts: list[Excerpt]
     show_harmful: bool = False
     overrefusal: OverrefusalSection | None = None
+    drift: DriftSection | None = None
     panels: dict[str, PanelSummary] = Field(default_factory=dict)  # model label -> judge panel
     calibration_sources: list[str] = Field(default_factory=list)  # labelled sets the panels were measured on
 
@@ -137,6 +156,8 @@ class _Loaded(NamedTuple):
     model: str
     overrefusal: dict[str, SampleRecord]
     overrefusal_metrics: dict[str, Any]
+    drift: dict[str, SampleRecord]
+    drift_metrics: dict[str, Any]
 
 
 def _load(path: Path) -> _Loaded:
@@ -156,6 +177,8 @@ def _load(path: Path) -> _Loaded:
         _model_desc(run),
         {r.sample_id: r for r in run.records(OVERREFUSAL)},
         metrics.get(OVERREFUSAL, {}),
+        {r.sample_id: r for r in run.records(DRIFT)},
+        metrics.get(DRIFT, {}),
     )
 
 
@@ -196,11 +219,44 @@ def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpt
         excerpts=excerpts,
         show_harmful=show_harmful,
         overrefusal=_overrefusal_section(loaded, labels),
+        drift=_drift_section(loaded, labels),
         panels=panels,
         calibration_sources=sorted(
             {str(src) for item in loaded if (src := item.manifest.datasets.get("calibration", {}).get("source"))}
         ),
     )
+
+
+def _correct(record: SampleRecord, _judge: str = "") -> bool | None:
+    drift = record.metadata.get("drift") or {}
+    return None if "correct" not in drift else bool(drift["correct"])
+
+
+def _drift_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> DriftSection | None:
+    """Accuracy per condition with paired McNemar tests vs the base on the same questions."""
+    if not all(item.drift for item in loaded):
+        return None
+    common = set.intersection(*(set(item.drift) for item in loaded))
+    if not common:
+        return None
+    order = [sid for sid in loaded[0].drift if sid in common]
+    conditions = list(dict.fromkeys(loaded[0].drift[sid].condition for sid in order))
+    rows = []
+    for i, item in enumerate(loaded):
+        accuracy, change = {}, {}
+        for condition in conditions:
+            recs = [item.drift[sid] for sid in order if item.drift[sid].condition == condition]
+            flags = [f for f in (_correct(r) for r in recs) if f is not None]
+            accuracy[condition] = rate(sum(flags), len(flags))
+            if i > 0:
+                base = [loaded[0].drift[sid] for sid in order if loaded[0].drift[sid].condition == condition]
+                change[condition] = _change(base, recs, "", _correct)
+        uncertainty = {
+            c: v.get("uncertainty", {}) for c, v in item.drift_metrics.get("conditions", {}).items() if c in conditions
+        }
+        rows.append(DriftRow(name=labels[i], accuracy=accuracy, change=change, uncertainty=uncertainty))
+    n_questions = len({loaded[0].drift[sid].metadata.get("question_id") for sid in order})
+    return DriftSection(conditions=conditions, n_questions=n_questions, models=rows)
 
 
 def _overrefusal_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> OverrefusalSection | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunesafe.report.compare import Change, Comparison, JudgeSection, OverrefusalSection
+from tunesafe.report.compare import Change, Comparison, DriftSection, JudgeSection, OverrefusalSection
 from tunesafe.types import RateEstimate
 
 
@@ -112,6 +112,53 @@ def _overrefusal_by_judge(section: OverrefusalSection) -> list[str]:
     return [*lines, ""]
 
 
+def _drift_section(section: DriftSection) -> list[str]:
+    conds = section.conditions
+    lines = [
+        "## Knowledge drift",
+        "",
+        f"{section.n_questions} trivia questions asked plainly (B), after a false sentence asserting a wrong answer "
+        "(FIP, ×n when repeated) and after another question's false sentence (RIP). Accuracy = correct / answered; "
+        "changes vs the base are paired on the same questions (exact McNemar p).",
+        "",
+        "| model | " + " | ".join(f"{c} accuracy [95% CI]" for c in conds) + " |",
+        "|---|" + "---|" * len(conds),
+    ]
+    for row in section.models:
+        cells = []
+        for c in conds:
+            cell = fmt_rate(row.accuracy[c])
+            if c in row.change and row.change[c].difference is not None:
+                cell += f"; {100 * row.change[c].difference:+.1f} pp vs base ({p_phrase(row.change[c].p_value)})"
+            cells.append(cell)
+        lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    fips = [c for c in conds if c.startswith("FIP")]
+    if "B" in conds and fips:
+        lines += ["", "| model | " + " | ".join(f"drop B → {c}" for c in fips) + " |", "|---|" + "---|" * len(fips)]
+        for row in section.models:
+            b = row.accuracy["B"].value
+            drops = [
+                "–" if b is None or row.accuracy[c].value is None else f"{100 * (b - row.accuracy[c].value):.1f} pp"
+                for c in fips
+            ]
+            lines.append(f"| {row.name} | " + " | ".join(drops) + " |")
+    lines += ["", "Mean entropy of the answer tokens (nats) ± standard error, by whether the answer was correct:", ""]
+    lines += ["| model | condition | correct | incorrect |", "|---|---|---|---|"]
+    for row in section.models:
+        for c in conds:
+            groups = row.uncertainty.get(c, {}).get("entropy", {})
+            cells = [_mean_se(groups.get(g, {})) for g in ("correct", "incorrect")]
+            lines.append(f"| {row.name} | {c} | {cells[0]} | {cells[1]} |")
+    return [*lines, ""]
+
+
+def _mean_se(summary: dict[str, object]) -> str:
+    mean, se, n = summary.get("mean"), summary.get("se"), summary.get("n", 0)
+    if mean is None:
+        return "–"
+    return f"{mean:.3f} ± {se:.3f} (n={n})" if se is not None else f"{mean:.3f} (n={n})"
+
+
 def _overrefusal_section(section: OverrefusalSection) -> list[str]:
     return [
         f"## Over-refusal — judge `{section.judge}`",
@@ -198,6 +245,7 @@ def render_markdown(comp: Comparison) -> str:
         out += ["By HarmBench functional subset (all judged prompts):", "", *_subset_table(section), ""]
         out += ["By semantic category (headline prompts; Holm-adjusted paired p):", "", *_category_table(section), ""]
     out += _overrefusal_section(comp.overrefusal) if comp.overrefusal else []
+    out += _drift_section(comp.drift) if comp.drift else []
     out += [
         "## How the models answered (headline prompts, judge-free)",
         "",
