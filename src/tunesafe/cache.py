@@ -103,18 +103,20 @@ class GenerationCache:
 class _Cached:
     """What the cached wrappers share: the wrapped object, the cache (None when off), hit counts, its fingerprint."""
 
+    inner: Backend | Judge
+
     def __init__(self, inner: Backend | Judge, cache: GenerationCache | None, mode: CacheMode) -> None:
+        self.inner = inner
         self.cache = cache if mode != "off" else None
         self.mode = mode
         self.name = inner.name
         self.hits = 0
         self.misses = 0
         self._fingerprint: str | None = None
-        self._inner = inner
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = self._inner.fingerprint()
+            self._fingerprint = self.inner.fingerprint()
         return self._fingerprint
 
 
@@ -125,11 +127,12 @@ class CachedBackend(_Cached):
     interrupted run loses at most one batch of work.
     """
 
+    inner: Backend
+
     def __init__(
         self, inner: Backend, cache: GenerationCache | None, mode: CacheMode = "read_write", flush_every: int = 32
     ) -> None:
         super().__init__(inner, cache, mode)
-        self.inner = inner
         self.flush_every = flush_every
 
     def generate(
@@ -159,9 +162,10 @@ class CachedBackend(_Cached):
 class CachedJudge(_Cached):
     """A Judge that serves cached verdicts and sends only the misses to the wrapped judge, as one batch."""
 
+    inner: Judge
+
     def __init__(self, inner: Judge, cache: GenerationCache | None, mode: CacheMode = "read_write") -> None:
         super().__init__(inner, cache, mode)
-        self.inner = inner
         self.measures = getattr(inner, "measures", "harm")
 
     def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:

@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from tunesafe._util.console import RichReporter
+    from tunesafe.config import JudgeSpec
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -159,13 +160,13 @@ def rejudge(
     quiet: QuietOpt = False,
 ) -> None:
     """Re-score stored completions with other judges, without generating again; metrics are recomputed."""
-    from tunesafe.config import CalibrationSpec, ConfigError, JudgeSpec
+    from tunesafe.config import CalibrationSpec, ConfigError
     from tunesafe.rejudge import rejudge_run
 
     reporter = _setup(log_level, quiet)
     if not judge:
         raise ConfigError("give at least one --judge")
-    specs = [_judge_spec(j, JudgeSpec) for j in judge]
+    specs = [_judge_spec(j) for j in judge]
     cal = (
         CalibrationSpec(path=str(calibration)) if calibration else CalibrationSpec(bundled=True) if calibrate else None
     )
@@ -173,13 +174,13 @@ def rejudge(
     _print_audit_summary(run)
 
 
-def _judge_spec(text: str, cls: Any) -> Any:
+def _judge_spec(text: str) -> JudgeSpec:
     from pydantic import ValidationError
 
-    from tunesafe.config import ConfigError
+    from tunesafe.config import ConfigError, JudgeSpec
 
     try:
-        return cls.model_validate(text)
+        return JudgeSpec.model_validate(text)
     except ValidationError as err:
         raise ConfigError(f"--judge {text}: {err.errors()[0]['msg']}") from err
 
@@ -206,7 +207,6 @@ def import_(
     quiet: QuietOpt = False,
 ) -> None:
     """Turn an external completions file into a run directory, to judge and compare it with tunesafe."""
-    from tunesafe.config import JudgeSpec
     from tunesafe.importer import ImportColumns, import_completions
     from tunesafe.rejudge import rejudge_run
 
@@ -223,7 +223,7 @@ def import_(
         source, output, columns=columns, audit=audit, name=name, label_judge=label_judge, split=split
     )
     if judge:
-        rejudge_run(run.path, [_judge_spec(j, JudgeSpec) for j in judge], reporter=reporter)
+        rejudge_run(run.path, [_judge_spec(j) for j in judge], reporter=reporter)
     _print_audit_summary(run.path)
 
 

@@ -14,13 +14,12 @@ from pathlib import Path
 
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.backends.base import Backend
-from tunesafe.cache import GenerationCache
 from tunesafe.calibration import NAME as CALIBRATION
 from tunesafe.calibration import judges_for
 from tunesafe.config import AuditConfig, CalibrationSpec, JudgeSpec, load_config
-from tunesafe.judges import JudgePanel
+from tunesafe.judges import JudgePanel, measures
 from tunesafe.results import RunDir, RunError
-from tunesafe.runner import aggregate_audit, default_cache_path, judge_calibration, rejudge_records
+from tunesafe.runner import aggregate_audit, judge_calibration, open_cache, rejudge_records
 from tunesafe.types import SampleRecord
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ def rejudge_run(
     if not judges:
         raise ValueError("give at least one judge")
     config = load_config(AuditConfig, run.config_path)
-    cache = None if config.cache.mode == "off" else GenerationCache(_cache_path(config))
+    cache = open_cache(config)
     try:
         metrics = {k: v for k, v in run.metrics().items() if k != "schema_version"}
         with JudgePanel(judges, cache=cache, cache_mode=config.cache.mode, backends=judge_backends) as panel:
@@ -60,7 +59,7 @@ def rejudge_run(
                 records = list(run.records(audit))
                 if not records:
                     continue
-                chosen = [j for j in panel.judges if audit == "harmful" or getattr(j, "measures", "harm") == "refusal"]
+                chosen = [j for j in panel.judges if audit == "harmful" or measures(j) == "refusal"]
                 if not chosen:
                     logger.info("%s: no refusal detector among the judges; left as it was", audit)
                     continue
@@ -76,10 +75,6 @@ def rejudge_run(
     finally:
         if cache is not None:
             cache.close()
-
-
-def _cache_path(config: AuditConfig) -> Path:
-    return Path(config.cache.path) if config.cache.path else default_cache_path()
 
 
 def _calibration(run: RunDir, spec: CalibrationSpec | None, panel: JudgePanel) -> list[SampleRecord] | None:

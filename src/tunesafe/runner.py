@@ -84,7 +84,7 @@ def run_audit(
         with run.recording_failures(watch):
             with watch("load_model"):
                 inner = backend if backend is not None else _load_backend(config)
-            cache = None if config.cache.mode == "off" else GenerationCache(_cache_path(config))
+            cache = open_cache(config)
             cached = CachedBackend(inner, cache, config.cache.mode, flush_every=config.chunk_size)
             _check_same_model(run, cached.fingerprint())
             context = _Context(run, cached, cache, config, reporter, watch, judge_backends)
@@ -207,8 +207,11 @@ def _load_backend(config: AuditConfig) -> Backend:
     return load_backend(config.model)
 
 
-def _cache_path(config: AuditConfig) -> Path:
-    return Path(config.cache.path) if config.cache.path else default_cache_path()
+def open_cache(config: AuditConfig) -> GenerationCache | None:
+    """The generation / verdict cache a run's config asks for; None when caching is off."""
+    if config.cache.mode == "off":
+        return None
+    return GenerationCache(Path(config.cache.path) if config.cache.path else default_cache_path())
 
 
 def _check_same_model(run: RunDir, fingerprint: str) -> None:

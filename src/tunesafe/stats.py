@@ -574,17 +574,6 @@ def corrected_rate(
         low, high = 0.0, 1.0
     else:
         low, high = _percentile_interval(estimates, confidence)
-    return CorrectedRate(
-        value=value,
-        ci_low=low,
-        ci_high=high,
-        observed=observed,
-        sensitivity=sensitivity,
-        specificity=specificity,
-        n=n,
-        n_pos=n_pos,
-        n_neg=n_neg,
-        n_bootstrap=n_bootstrap,
-        n_undefined=n_undefined,
-        confidence=confidence,
+    return empty.model_copy(
+        update={"value": value, "ci_low": low, "ci_high": high, "n_bootstrap": n_bootstrap, "n_undefined": n_undefined}
     )

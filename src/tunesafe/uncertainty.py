@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -180,12 +180,14 @@ def topk_uncertainty(
     *,
     mode: Mode = "tunesafe",
     drop_last: bool = True,
+    full_entropies: Sequence[float] | np.ndarray | None = None,
 ) -> UncertaintyStats:
     """The same metrics from ``(steps, k)`` top-k log-probabilities, as serving APIs return them.
 
     The log-probabilities must already be normalised over the full vocabulary (``-inf`` allowed for
     padding). The full-vocabulary entropy cannot be recovered, so ``entropy`` is ``None`` in
-    tunesafe mode; ``entropy_topk`` uses all ``k`` columns given (the paper uses k = 10; the note
+    tunesafe mode unless the caller recorded it per step (``full_entropies``, as the HF backend
+    does); ``entropy_topk`` uses all ``k`` columns given (the paper uses k = 10; the note
     says when ``k`` differs). Compat mode (Kumar 2024) needs only the top-1 and top-10 values, so
     with ``k == 10`` it equals :func:`token_uncertainty` in compat mode. In tunesafe mode
     ``chosen_logprobs`` are the generated tokens' log-probabilities (top-1 when ``None``).
@@ -201,9 +203,15 @@ def topk_uncertainty(
         chosen = np.minimum(np.asarray(chosen_logprobs, dtype=np.float64), 0.0)
         if chosen.shape != (steps,) or np.isnan(chosen).any():
             raise ValueError(f"chosen_logprobs must be {steps} numbers, one per step")
+    entropies: np.ndarray | None = None
+    if full_entropies is not None and mode == "tunesafe":
+        entropies = np.asarray(full_entropies, dtype=np.float64)
+        if entropies.shape != (steps,) or np.isnan(entropies).any():
+            raise ValueError(f"full_entropies must be {steps} numbers, one per step")
     if drop_last:
         values = values[:-1]
         chosen = None if chosen is None else chosen[:-1]
+        entropies = None if entropies is None else entropies[:-1]
     if values.shape[0] == 0:
         return _empty(mode)
     if not np.all(np.isfinite(np.max(values, axis=1))):
@@ -215,8 +223,9 @@ def topk_uncertainty(
         return _finish(top1, entropy_topk, entropy_topk, mode, "; ".join(notes))
     if chosen is None:
         notes.append("chosen_logprobs not given: top-1 token used")
-    notes.append("full entropy needs full logits")
-    return _finish(top1 if chosen is None else chosen, None, entropy_topk, mode, "; ".join(notes))
+    if entropies is None:
+        notes.append("full entropy needs full logits")
+    return _finish(top1 if chosen is None else chosen, entropies, entropy_topk, mode, "; ".join(notes))
 
 
 def _clean(values: Iterable[float | None]) -> np.ndarray:
@@ -272,18 +281,13 @@ def split_by_correct(
 
 def step_uncertainty(steps: Sequence[Any], *, mode: Mode = "tunesafe", drop_last: bool = True) -> UncertaintyStats:
     """Metrics from a completion's recorded steps (``Completion.steps``: chosen log-probability,
-    full-distribution entropy and top-k log-probabilities per step, as the HF backend records them).
-
-    In tunesafe mode ``entropy`` is the full-vocabulary entropy the backend computed per step;
-    everything else is :func:`topk_uncertainty` on the recorded top-k values.
-    """
+    full-distribution entropy and top-k log-probabilities per step, as the HF backend records them)."""
     if not steps:
         return _empty(mode)
-    stats = topk_uncertainty(
-        [s.top_logprobs for s in steps], [s.logprob for s in steps], mode=mode, drop_last=drop_last
+    return topk_uncertainty(
+        [s.top_logprobs for s in steps],
+        [s.logprob for s in steps],
+        mode=mode,
+        drop_last=drop_last,
+        full_entropies=[s.entropy for s in steps],
     )
-    if mode == "compat" or stats.n_steps == 0:
-        return stats
-    kept = steps[:-1] if drop_last else steps
-    note = "; ".join(n for n in stats.note.split("; ") if n and n != "full entropy needs full logits")
-    return replace(stats, entropy=float(np.mean([s.entropy for s in kept])), note=note)
