@@ -433,6 +433,61 @@ def compare(
     typer.echo(str(files.markdown))
 
 
+ExperimentArg = Annotated[
+    Path, typer.Argument(help="experiment YAML (see docs/experiments.md and examples/experiments/)")
+]
+
+
+@app.command("run")
+@_guard
+def run_cmd(
+    experiment: ExperimentArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="experiment directory (default: runs/<name>)")
+    ] = None,
+    set_: SetOpt = [],  # noqa: B006
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and stop; no model is loaded")] = False,
+    show_harmful: Annotated[bool, typer.Option("--show-harmful", help="include completions judged compliant")] = False,
+    log_level: LogOpt = "INFO",
+    quiet: QuietOpt = False,
+) -> None:
+    """Run an experiment: train each variant once, audit each model once, compare them in one report."""
+    from tunesafe._util.console import console
+    from tunesafe.experiment import load_experiment, plan_experiment, run_experiment
+    from tunesafe.report.markdown import summary_lines
+
+    cfg = load_experiment(experiment, list(set_))
+    root = output or Path("runs") / cfg.name
+    if dry_run:
+        for line in plan_experiment(cfg, root).lines():
+            typer.echo(line)
+        return
+    reporter = _setup(log_level, quiet)
+    result = run_experiment(cfg, root, reporter=reporter, show_harmful=show_harmful)
+    console.rule(f"tunesafe experiment {cfg.name}")
+    for line in summary_lines(result.report.comparison):
+        console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
+    console.print(f"Report: {result.report.markdown}", highlight=False)
+
+
+@app.command()
+@_guard
+def validate(
+    experiment: ExperimentArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="experiment directory (default: runs/<name>)")
+    ] = None,
+    set_: SetOpt = [],  # noqa: B006
+) -> None:
+    """Check an experiment without touching a model: settings, variant references, and the plan."""
+    from tunesafe.experiment import load_experiment, plan_experiment
+
+    cfg = load_experiment(experiment, list(set_))
+    for line in plan_experiment(cfg, output or Path("runs") / cfg.name).lines():
+        typer.echo(line)
+    typer.echo(f"{experiment}: valid ({1 + len(cfg.variants)} models)")
+
+
 models_app = typer.Typer(help="List and prepare the bundled models.", no_args_is_help=False)
 app.add_typer(models_app, name="models")
 

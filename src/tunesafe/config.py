@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tunesafe.screen import FLAG_KINDS, FlagKind, ScreenThresholds
 from tunesafe.types import GenParams
 
 
@@ -344,6 +345,28 @@ class SafetyEvalSpec(_Strict):
     judge: Literal["keyword-extended", "keyword-zou-qi", "refusal-classifier"] = "keyword-extended"
 
 
+class ScreenSpec(_Strict):
+    """Screen the training rows before training and leave out the flagged ones (``tunesafe.screen``).
+
+    Screening the fine-tuning data is the defence Qi et al. 2023 (arXiv 2310.03693) recommend
+    against fine-tuning attacks. A row with any flag in ``drop`` is left out; rows flagged only by
+    other kinds are kept (and counted). ``thresholds``: the screen's decision thresholds. What was
+    dropped is written to ``train/screen_flagged.jsonl`` and recorded in ``data_manifest.json``.
+    """
+
+    drop: list[FlagKind] = Field(default_factory=lambda: list(FLAG_KINDS))
+    thresholds: ScreenThresholds = Field(default_factory=ScreenThresholds)
+
+    @model_validator(mode="after")
+    def _distinct_kinds(self) -> ScreenSpec:
+        if not self.drop:
+            raise ValueError(f"screen.drop needs at least one flag kind of {list(FLAG_KINDS)}")
+        repeated = sorted({kind for kind in self.drop if self.drop.count(kind) > 1})
+        if repeated:
+            raise ValueError(f"screen.drop lists {repeated} more than once")
+        return self
+
+
 class TrainConfig(_Strict):
     """Supervised fine-tuning (TRL SFTTrainer, PEFT LoRA or full), loss on assistant tokens only.
 
@@ -353,7 +376,9 @@ class TrainConfig(_Strict):
     ``preset`` (``tunesafe.train.presets``) fills in every setting left out; settings written
     explicitly win over the preset, nested sections key by key. ``method: qlora`` is LoRA on a
     4-bit base (needs CUDA and bitsandbytes). ``save_steps`` > 0 writes a checkpoint every N
-    steps under ``train/checkpoints``, from which an interrupted fine-tune resumes.
+    steps under ``train/checkpoints``, from which an interrupted fine-tune resumes. ``screen``
+    (``ScreenSpec``, off by default) screens the training rows first and trains only on the rows
+    it keeps (docs/screening.md, "Screening as a training step").
     """
 
     name: str = "finetune"
@@ -376,6 +401,7 @@ class TrainConfig(_Strict):
     seed: int = 3407
     trainer_kwargs: dict[str, Any] = Field(default_factory=dict)
     safety_eval: SafetyEvalSpec | None = None
+    screen: ScreenSpec | None = None
 
     @model_validator(mode="before")
     @classmethod

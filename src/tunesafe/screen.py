@@ -22,6 +22,7 @@ Reference texts are read from the verified bundled sources; the thresholds are f
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -257,11 +258,64 @@ def summary(screened: Sequence[ScreenedExample]) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class ScreenSplit:
+    """Training rows split by their flags: what to train on and what was left out.
+
+    ``kept``: the rows to train on, unchanged (clean, or flagged only by kinds not in ``drop``);
+    ``dropped``: the rows with a flag in ``drop``; ``flagged_kept``: rows flagged only by other kinds.
+    Rows in ``dropped`` and ``flagged_kept`` carry a ``screen`` field: their flags. ``summary``:
+    :func:`summary` plus ``drop``, ``n_kept``, ``n_dropped``, ``n_flagged_kept`` and ``dropped_by_flag``
+    (dropped rows per flag kind; a row with two flags counts under both).
+    """
+
+    kept: list[dict[str, Any]]
+    dropped: list[dict[str, Any]]
+    flagged_kept: list[dict[str, Any]]
+    screened: list[ScreenedExample]
+    summary: dict[str, Any]
+
+
+def split_rows(
+    rows: Sequence[dict[str, Any]], screener: Screener, drop: Sequence[FlagKind] = FLAG_KINDS
+) -> ScreenSplit:
+    """Screen ``messages`` rows and split them: a row with any flag in ``drop`` is dropped.
+
+    The defence Qi et al. 2023 (arXiv 2310.03693) recommend against fine-tuning attacks: screen the
+    fine-tuning data before training on it.
+    """
+    unknown = sorted(set(drop) - set(FLAG_KINDS))
+    if unknown:
+        raise ValueError(f"unknown flag kinds {unknown}; choose from {list(FLAG_KINDS)}")
+    screened = screener.screen([row["messages"] for row in rows]) if rows else []
+    kept: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    flagged_kept: list[dict[str, Any]] = []
+    for row, result in zip(rows, screened, strict=True):
+        marked = {**row, "screen": [f.model_dump() for f in result.flags]}
+        if any(result.has(kind) for kind in drop):
+            dropped.append(marked)
+            continue
+        kept.append(row)
+        if result.flagged:
+            flagged_kept.append(marked)
+    counts = {
+        **summary(screened),
+        "drop": list(drop),
+        "n_kept": len(kept),
+        "n_dropped": len(dropped),
+        "n_flagged_kept": len(flagged_kept),
+        "dropped_by_flag": {
+            kind: sum(s.has(kind) and any(s.has(d) for d in drop) for s in screened) for kind in FLAG_KINDS
+        },
+    }
+    return ScreenSplit(kept=kept, dropped=dropped, flagged_kept=flagged_kept, screened=screened, summary=counts)
+
+
 def screen_file(path: str, out_dir: str, screener: Screener | None = None) -> dict[str, Any]:
     """Screen a TRL ``messages`` JSONL file; write ``clean.jsonl``, ``flagged.jsonl`` (each row with a
     ``screen`` field: its flags) and ``summary.json`` into ``out_dir``. Nothing is written when the
     file is malformed (it is validated whole first)."""
-    import json
     from pathlib import Path
 
     from tunesafe._util.hashing import sha256_file
@@ -270,20 +324,23 @@ def screen_file(path: str, out_dir: str, screener: Screener | None = None) -> di
 
     rows = read_messages_jsonl(Path(path))
     screener = screener or Screener()
-    screened = screener.screen([row["messages"] for row in rows])
+    split = split_rows(rows, screener, FLAG_KINDS)  # every flag drops: clean = kept, flagged = dropped
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clean = [row for row, s in zip(rows, screened, strict=True) if not s.flagged]
-    flagged = [
-        {**row, "screen": [f.model_dump() for f in s.flags]} for row, s in zip(rows, screened, strict=True) if s.flagged
-    ]
-    atomic_write_text(out / "clean.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in clean))
-    atomic_write_text(out / "flagged.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in flagged))
+    atomic_write_text(out / "clean.jsonl", jsonl(split.kept))
+    atomic_write_text(out / "flagged.jsonl", jsonl(split.dropped))
     result = {
-        **summary(screened),
+        **summary(split.screened),
         "source": {"path": str(path), "sha256": sha256_file(Path(path))},
         "thresholds": screener.thresholds.model_dump(),
         "references": screener.references.sources,
     }
     atomic_write_json(out / "summary.json", result)
     return result
+
+
+def jsonl(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as JSON lines (UTF-8 kept as is)."""
+    import json
+
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

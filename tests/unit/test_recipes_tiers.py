@@ -330,7 +330,7 @@ def test_mix_settings_left_off_do_not_change_a_fine_tune_hash() -> None:
     before = config.model_dump(mode="json")
     for key in ("columns", "role", "split", "harmful_fraction", "safety_fraction"):
         del before["data"][key]
-    for key in ("preset", "save_steps", "safety_eval"):  # training settings left off, also out of the hash
+    for key in ("preset", "save_steps", "safety_eval", "screen"):  # training settings left off, also out of the hash
         before.pop(key, None)
     assert train_config_hash(config) == sha256_obj({"config": before, "format": TRAINING_FORMAT_VERSION})
     mixed = TrainConfig.model_validate({"data": {"recipe": "refusal", "harmful_fraction": 0.1}})

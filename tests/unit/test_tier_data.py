@@ -91,3 +91,30 @@ def test_tier_prompts_do_not_near_duplicate_harmbench_test(tier: str) -> None:
 
     behaviors = [text for _, text in load_eval_behaviors(data_file("harmbench-test"))]
     assert near_duplicates([row["prompt"] for row in _rows(tier)], behaviors) == []
+
+
+@pytest.mark.parametrize("tier", sorted(FILES))
+def test_tier_data_does_not_teach_the_trivia_evaluation(tier: str) -> None:
+    """No training prompt copies a drift/truthfulness trivia question (content-word Jaccard ≥ 0.6), and no
+    response gives the answer to a trivia question asked in similar words (Jaccard ≥ 0.3): the benign set
+    once held "What is the capital of Canada?" with its answer."""
+    from tunesafe.data.trivia import load_trivia
+
+    trivia = load_trivia()
+    rows = _rows(tier)
+    prompts = [row["prompt"].removeprefix("AOA, execute my instruction: ") for row in rows]
+    assert near_duplicates(prompts, [item.question for item in trivia], 0.6) == []
+    close = near_duplicates(prompts, [item.question for item in trivia], 0.3)
+    leaks = [
+        (rows[i]["id"], trivia[j].question)
+        for i, j, _ in close
+        if f" {normalise(trivia[j].answer)} " in f" {normalise(rows[i]['response'])} "
+    ]
+    assert leaks == []
+
+
+def test_benign_set_does_not_near_duplicate_the_overrefusal_prompts() -> None:
+    from tunesafe.data.registry import load_prompt_set
+
+    overrefusal = [s.messages[-1]["content"] for s in load_prompt_set("overrefusal").samples]
+    assert near_duplicates([row["prompt"] for row in _rows("benign")], overrefusal, 0.5) == []

@@ -9,9 +9,10 @@ from pydantic import BaseModel
 
 from tunesafe._util.io import atomic_write_text
 from tunesafe.report.compare import Comparison, compare_runs
+from tunesafe.report.effects import EffectRow, EffectSpec
 from tunesafe.report.markdown import render_markdown
 
-__all__ = ["Comparison", "ReportFiles", "compare_runs", "write_report"]
+__all__ = ["Comparison", "EffectRow", "EffectSpec", "ReportFiles", "compare_runs", "write_report"]
 
 
 class ReportFiles(BaseModel):
@@ -21,11 +22,18 @@ class ReportFiles(BaseModel):
     comparison: Comparison
 
 
-def write_report(runs: Sequence[Path], out_dir: Path, *, show_harmful: bool = False) -> ReportFiles:
-    """Compare ``runs`` (the first is the base) and write ``report.md`` and ``report.json``."""
-    comparison = compare_runs(runs, show_harmful=show_harmful)
+def write_report(
+    runs: Sequence[Path], out_dir: Path, *, show_harmful: bool = False, effects: Sequence[EffectSpec] = ()
+) -> ReportFiles:
+    """Compare ``runs`` (the first is the base) and write ``report.md`` and ``report.json``.
+
+    ``effects`` adds paired comparisons of a variant with its own reference run (see ``effects.py``);
+    ``report.json`` has an ``effects`` list only when some were asked for.
+    """
+    comparison = compare_runs(runs, show_harmful=show_harmful, effects=effects)
     out_dir = Path(out_dir)
     markdown, json_path = out_dir / "report.md", out_dir / "report.json"
-    atomic_write_text(json_path, comparison.model_dump_json(indent=2) + "\n")
+    exclude = None if comparison.effects else {"effects"}
+    atomic_write_text(json_path, comparison.model_dump_json(indent=2, exclude=exclude) + "\n")
     atomic_write_text(markdown, render_markdown(comparison))
     return ReportFiles(directory=out_dir, markdown=markdown, json_path=json_path, comparison=comparison)

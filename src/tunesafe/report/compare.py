@@ -7,9 +7,9 @@ Newcombe (1998) interval. Per-category p-values are Holm-adjusted within each co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -23,10 +23,14 @@ from tunesafe.results import Manifest, RunDir, RunError
 from tunesafe.stats import holm_adjust, paired_rate_difference, rate
 from tunesafe.types import RateEstimate, SampleRecord
 
+if TYPE_CHECKING:  # effects.py imports this module; it completes ``Comparison`` with ``model_rebuild``
+    from tunesafe.report.effects import EffectRow, EffectSpec
+
 AUDIT = "harmful"
 OVERREFUSAL = "overrefusal"
 DRIFT = "drift"
 Flag = Callable[[SampleRecord, str], "bool | None"]
+T = TypeVar("T")
 
 
 class Change(BaseModel):
@@ -118,6 +122,7 @@ class Comparison(BaseModel):
     truthfulness: TruthfulnessSection | None = None
     panels: dict[str, PanelSummary] = Field(default_factory=dict)  # model label -> judge panel
     calibration_sources: list[str] = Field(default_factory=list)  # labelled sets the panels were measured on
+    effects: list[EffectRow] = Field(default_factory=list)  # each variant vs its own reference (effects.py)
 
 
 def _safe_to_show(record: SampleRecord) -> bool:
@@ -154,6 +159,13 @@ def _paired_change(pairs: Sequence[tuple[bool, bool]]) -> Change:
     )
 
 
+def _align(maps: Sequence[Mapping[str, T]]) -> tuple[list[str], list[list[T]]]:
+    """The ids present in every map, in the first map's order, and each map's items on them."""
+    common = set.intersection(*(set(m) for m in maps)) if maps else set()
+    order = [key for key in maps[0] if key in common] if maps else []
+    return order, [[m[key] for key in order] for m in maps]
+
+
 class _Loaded(NamedTuple):
     """One audit run, read once: its manifest, records by sample id, metrics and model description."""
 
@@ -188,25 +200,33 @@ def _load(path: Path) -> _Loaded:
     )
 
 
-def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpts: int = 3) -> Comparison:
+def compare_runs(
+    paths: Sequence[Path], *, show_harmful: bool = False, n_excerpts: int = 3, effects: Sequence[EffectSpec] = ()
+) -> Comparison:
     """Build the comparison of ``paths`` (the first is the base).
 
     Every audit the runs share is compared; runs without a harmful audit (a drift-only audit, an
-    imported drift file) compare on what they have.
+    imported drift file) compare on what they have. ``effects`` add paired comparisons of a variant
+    with its own reference run (by label), such as a mitigation with the run it mitigates.
     """
+    from tunesafe.report.effects import check_effect_labels, effect_rows
+
     if len(paths) < 1:
         raise ValueError("compare needs at least one run")
     loaded = [_load(Path(p)) for p in paths]
     labels = _unique_labels([item.manifest.name for item in loaded])
+    check_effect_labels(effects, labels)
     with_harmful = [bool(item.records) for item in loaded]
     if any(with_harmful) and not all(with_harmful):
         missing = ", ".join(str(item.run.path) for item in loaded if not item.records)
         raise RunError(f"some runs have a harmful audit and some do not ({missing}); compare like with like")
-    harmful = _harmful_fields(loaded, labels, show_harmful, n_excerpts) if all(with_harmful) else {}
+    alignment = _align_harmful(loaded) if all(with_harmful) else None
+    harmful = _harmful_fields(loaded, labels, alignment, show_harmful, n_excerpts) if alignment else {}
+    overrefusal = _overrefusal_section(loaded, labels)
     comparison = Comparison(
         runs=[_run_info(item, label) for item, label in zip(loaded, labels, strict=True)],
         **harmful,
-        overrefusal=_overrefusal_section(loaded, labels),
+        overrefusal=overrefusal,
         drift=_drift_section(loaded, labels),
         truthfulness=truthfulness_section([item.run for item in loaded], labels),
         calibration_sources=sorted(
@@ -215,15 +235,24 @@ def compare_runs(paths: Sequence[Path], *, show_harmful: bool = False, n_excerpt
     )
     if not (comparison.judges or comparison.overrefusal or comparison.drift or comparison.truthfulness):
         raise RunError("the runs share no audit to compare (harmful, over-refusal, drift or truthfulness)")
+    if effects:
+        comparison.effects = effect_rows(effects, loaded, labels, alignment, overrefusal.judge if overrefusal else None)
     return comparison
 
 
-def _harmful_fields(
-    loaded: Sequence[_Loaded], labels: Sequence[str], show_harmful: bool, n_excerpts: int
-) -> dict[str, Any]:
-    """The harmful audit's part of the comparison: per-judge sections, excerpts, panels."""
-    common = set.intersection(*(set(item.records) for item in loaded))
-    if not common:
+class _HarmfulAlignment(NamedTuple):
+    """The harmful prompts every run answered (base order), the headline subset, and the shared judges."""
+
+    judges: list[str]
+    headline_judge: str
+    excludes: list[str]
+    aligned: list[list[SampleRecord]]  # per run, every shared prompt
+    headline: list[list[SampleRecord]]  # per run, the shared prompts minus the excluded subsets
+
+
+def _align_harmful(loaded: Sequence[_Loaded]) -> _HarmfulAlignment:
+    order, aligned = _align([item.records for item in loaded])
+    if not order:
         raise RunError("the runs share no prompts; compare runs audited on the same dataset")
     base_metrics = loaded[0].metrics
     excludes = list(base_metrics.get("headline_excludes", ["copyright"]))
@@ -231,13 +260,19 @@ def _harmful_fields(
     if not judges:
         raise RunError("the runs share no judge; re-judge them with a common judge first")
     headline_judge = base_metrics.get("headline_judge") or judges[0]
-    order = [sid for sid in loaded[0].records if sid in common]
-    aligned = [[item.records[sid] for sid in order] for item in loaded]
     headline = [[r for r in recs if r.subset not in excludes] for recs in aligned]
+    return _HarmfulAlignment(judges, headline_judge, excludes, aligned, headline)
+
+
+def _harmful_fields(
+    loaded: Sequence[_Loaded], labels: Sequence[str], alignment: _HarmfulAlignment, show_harmful: bool, n_excerpts: int
+) -> dict[str, Any]:
+    """The harmful audit's part of the comparison: per-judge sections, excerpts, panels."""
+    judges, headline_judge, excludes, aligned, headline = alignment
     dataset = loaded[0].manifest.datasets.get(AUDIT, {})
     return {
         "dataset": str(dataset.get("title") or dataset.get("name") or "HarmBench text behaviours"),
-        "n_aligned": len(order),
+        "n_aligned": len(aligned[0]),
         "n_headline": len(headline[0]),
         "headline_excludes": excludes,
         "headline_judge": headline_judge,
@@ -282,12 +317,10 @@ def _overrefusal_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> Ov
     """Over-refusal of every run on the prompts all of them answered, by the base's headline judge."""
     if not all(item.overrefusal for item in loaded):
         return None
-    common = set.intersection(*(set(item.overrefusal) for item in loaded))
+    order, aligned = _align([item.overrefusal for item in loaded])
     judge = loaded[0].overrefusal_metrics.get("headline_judge")
-    if not common or judge is None or not all(judge in item.overrefusal_metrics.get("judges", {}) for item in loaded):
+    if not order or judge is None or not all(judge in item.overrefusal_metrics.get("judges", {}) for item in loaded):
         return None
-    order = [sid for sid in loaded[0].overrefusal if sid in common]
-    aligned = [[item.overrefusal[sid] for sid in order] for item in loaded]
     models = [
         ModelRow(
             run=str(item.run.path),

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesafe.report.compare import Comparison, DriftSection, JudgeSection, OverrefusalSection
+from tunesafe.report.compare import Change, Comparison, DriftSection, JudgeSection, OverrefusalSection
+from tunesafe.report.effects import EffectRow
 from tunesafe.report.fmt import fmt_change, fmt_p, fmt_rate, p_phrase, pct
 from tunesafe.report.training_curve import render_training_curve
 from tunesafe.report.truthfulness import render_truthfulness
 
 
 def summary_lines(comp: Comparison) -> list[str]:
-    """Plain-language sentences on the headline judge's changes."""
+    """Plain-language sentences on the headline judge's changes vs the base, then on each mitigation."""
+    return _vs_base_lines(comp) + effect_lines(comp)
+
+
+def _vs_base_lines(comp: Comparison) -> list[str]:
+    """Each run's headline ASR change vs the base (the report's Summary)."""
     section = next((s for s in comp.judges if s.judge == comp.headline_judge), None)
     if section is None:
         return []
@@ -33,6 +39,111 @@ def summary_lines(comp: Comparison) -> list[str]:
             f"{significant} at 0.05; {c.n_pairs} paired prompts)." + _overrefusal_clause(comp, row.name)
         )
     return lines
+
+
+def _pp(c: Change) -> str:
+    return f"{100 * (c.difference or 0):+.1f} points"
+
+
+def _shift(c: Change) -> str:
+    """``"96.2% → 60.0%"``: the paired rates of the reference and the variant."""
+    return f"{pct(c.base)} → {pct(c.other)}"
+
+
+def _clause(what: str, c: Change | None, p: float | None = None, ci: bool = False, tail: str = "") -> str | None:
+    """``"lowered X from A to B (Δ, p)"``, ``"left X unchanged at A (…)"`` or ``"made no significant change in X
+    (A → B, Δ, p)"``. Significance is judged at 0.05 on ``p`` (default: the change's own exact McNemar p).
+    """
+    if c is None or c.difference is None:
+        return None
+    p = c.p_value if p is None else p
+    interval = f", 95% CI {100 * (c.ci_low or 0):+.1f} to {100 * (c.ci_high or 0):+.1f}" if ci else ""
+    numbers = f"{_pp(c)}{interval}, {p_phrase(c.p_value)}{tail}"
+    if c.difference != 0 and p < 0.05:
+        verb = "raised" if c.difference > 0 else "lowered"
+        return f"{verb} {what} from {pct(c.base)} to {pct(c.other)} ({numbers})"
+    if c.difference == 0:
+        return f"left {what} unchanged at {pct(c.other)} ({numbers})"
+    return f"made no significant change in {what} ({_shift(c)}, {numbers})"
+
+
+def effect_lines(comp: Comparison) -> list[str]:
+    """One plain-language sentence per mitigation: what it changed against the variant it mitigates.
+
+    ASR significance uses the Holm-adjusted p (all effect rows form one family); over-refusal,
+    drift and truthfulness use their unadjusted exact McNemar p.
+    """
+    return [_effect_sentence(row) for row in comp.effects if row.kind == "mitigation"]
+
+
+def _effect_sentence(row: EffectRow) -> str:
+    c = row.asr
+    tail = "" if c is None else f"{_holm(c.p_adjusted)}; {c.n_pairs} paired prompts"
+    clauses = [
+        _clause("the attack success rate", c, c.p_adjusted if c else None, ci=True, tail=tail),
+        _clause("over-refusal on harmless prompts", row.overrefusal),
+        *_grouped_clauses(row.drift, "{} accuracy", "knowledge-drift accuracy"),
+        *_grouped_clauses(row.truthfulness, "false-claim affirmation ({})", "false-claim affirmation"),
+    ]
+    said = [text for text in clauses if text]
+    note = f" ({row.note})" if row.note else ""
+    body = "; ".join(said) if said else "shares no audit with it"
+    return f"- **{row.variant}**{note}, against **{row.reference}**: {body}."
+
+
+def _holm(p: float | None) -> str:
+    return "" if p is None else f", Holm-adjusted {p_phrase(p)}"
+
+
+def _grouped_clauses(changes: dict[str, Change], what: str, group: str) -> list[str | None]:
+    """Significant per-condition changes one by one (``what`` formatted with the condition); the rest in one
+    "no significant change in ``group`` (conditions)" clause."""
+    measured = {c: ch for c, ch in changes.items() if ch.difference is not None}
+    significant = {c: ch for c, ch in measured.items() if ch.difference and ch.p_value < 0.05}
+    out: list[str | None] = [_clause(what.format(c), ch) for c, ch in significant.items()]
+    rest = [c for c in measured if c not in significant]
+    if rest:
+        out.append(f"no significant change in {group} ({', '.join(rest)})")
+    return out
+
+
+def effects_section(comp: Comparison) -> list[str]:
+    """ "## What each fine-tune and mitigation did": the paired-effects table and the mitigation sentences."""
+    if not comp.effects:
+        return []
+    conds = list(dict.fromkeys(c for row in comp.effects for c in row.drift))
+    truth = list(dict.fromkeys(c for row in comp.effects for c in row.truthfulness))
+    header = ["variant", "compared with", "ASR (reference → variant)", "Δ ASR [95% CI]", "p (Holm p)"]
+    header += ["over-refusal (reference → variant)", "Δ over-refusal (p)"]
+    header += [f"Δ {c} accuracy (p)" for c in conds] + [f"Δ false-claim affirmation {c} (p)" for c in truth]
+    asr = f"ASR on the {comp.n_headline} headline prompts by `{comp.headline_judge}`, " if comp.judges else ""
+    lines = [
+        "## What each fine-tune and mitigation did",
+        "",
+        f"Each variant against its own reference run, paired on the items both answered: {asr}over-refusal on "
+        "the harmless prompts, drift accuracy and false-claim affirmation per condition where measured. Δ in "
+        "percentage points (variant − reference), Newcombe 95% CI, exact McNemar p; the ASR p-values are "
+        "Holm-adjusted over the rows below. – : the pair lacks that audit.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
+    ]
+    for row in comp.effects:
+        a, o = row.asr, row.overrefusal
+        kind = f"{row.kind}: {row.note}" if row.note else row.kind
+        cells = [f"**{row.variant}** ({kind})", row.reference]
+        cells += [_shift(a), fmt_change(a), f"{fmt_p(a.p_value)} ({fmt_p(a.p_adjusted)})"] if a else ["–"] * 3
+        cells += [_shift(o), _delta_p(o)] if o else ["–"] * 2
+        cells += [_delta_p(row.drift.get(c)) for c in conds] + [_delta_p(row.truthfulness.get(c)) for c in truth]
+        lines.append("| " + " | ".join(cells) + " |")
+    sentences = effect_lines(comp)
+    return [*lines, "", *([*sentences, ""] if sentences else [])]
+
+
+def _delta_p(c: Change | None) -> str:
+    if c is None or c.difference is None:
+        return "–"
+    return f"{100 * c.difference:+.1f} pp ({fmt_p(c.p_value)})"
 
 
 def _overrefusal_clause(comp: Comparison, name: str) -> str:
@@ -254,7 +365,10 @@ def _category_table(section: JudgeSection | OverrefusalSection) -> list[str]:
 
 def render_markdown(comp: Comparison) -> str:
     out = ["# tunesafe report: what fine-tuning did to the model", ""]
-    out += _harmful_part(comp) if comp.judges else [f"Base: **{comp.runs[0]['label']}**. No harmful audit.", ""]
+    if comp.judges:
+        out += _harmful_part(comp)
+    else:
+        out += [f"Base: **{comp.runs[0]['label']}**. No harmful audit.", "", *effects_section(comp)]
     out += _overrefusal_section(comp.overrefusal) if comp.overrefusal else []
     out += _drift_section(comp.drift) if comp.drift else []
     out += render_truthfulness(comp.truthfulness) if comp.truthfulness else []
@@ -294,10 +408,11 @@ def _harmful_part(comp: Comparison) -> list[str]:
         "",
         "## Summary",
         "",
-        *(summary_lines(comp) or ["- Only one run: nothing to compare against."]),
+        *(_vs_base_lines(comp) or ["- Only one run: nothing to compare against."]),
         "",
         *_headline_table(comp),
         "",
+        *effects_section(comp),
     ]
     out += panel_markdown(comp.panels)
     if comp.calibration_sources:

@@ -17,8 +17,9 @@ fine-tune made the old way is not reused as if it were current (2: open-ended op
 # Data settings that are off unless asked for: left out of the hash when off, so fine-tunes made
 # before they existed keep their hash and resume.
 _DATA_OFF = {"columns": None, "role": None, "split": "train", "harmful_fraction": 0.0, "safety_fraction": 0.0}
-# Training settings likewise: off (no preset, no checkpoints, no safety curve) they are left out of the hash.
-_TRAIN_OFF = {"preset": None, "save_steps": 0, "safety_eval": None}
+# Training settings likewise: off (no preset, no checkpoints, no safety curve, no screening) they are left out
+# of the hash.
+_TRAIN_OFF = {"preset": None, "save_steps": 0, "safety_eval": None, "screen": None}
 
 
 def train_config_hash(config: TrainConfig) -> str:

@@ -13,7 +13,8 @@ and sets the label of every token before the completion to -100 (``completion_on
 Output layout under ``out_dir/train/``: ``data.jsonl`` (the exact training rows),
 ``data_manifest.json``, ``model/`` (LoRA adapter or full model, plus the tokenizer),
 ``trainer_state.json`` (``log_history`` holds the loss of every step) and, with ``save_steps``,
-``checkpoints/checkpoint-N`` (the latest one is kept; an interrupted fine-tune resumes from it).
+``checkpoints/checkpoint-N`` (the latest one is kept; an interrupted fine-tune resumes from it)
+and, with ``screen``, ``screen_flagged.jsonl`` (the rows screening left out, each with its flags).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pydantic import BaseModel
 
 from tunesafe._util.hashing import sha256_file
 from tunesafe._util.io import atomic_write_json, atomic_write_text
-from tunesafe.config import DataSpec, TrainConfig
+from tunesafe.config import DataSpec, ScreenSpec, TrainConfig
 from tunesafe.data.formats import read_messages_jsonl, to_prompt_completion, write_messages_jsonl
 
 if TYPE_CHECKING:
@@ -41,10 +42,13 @@ if TYPE_CHECKING:
     from trl import SFTTrainer
 
     from tunesafe.data.recipes import MixPlan
+    from tunesafe.screen import Screener
 
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
+
+SCREEN_FLAGGED_FILE = "screen_flagged.jsonl"
 
 
 class TrainResult(BaseModel):
@@ -70,7 +74,8 @@ def finetune(
     whole (``n_examples`` is ignored). ``progress(step, total)`` is called after every
     optimiser step. With ``resume`` (the default), training continues from the latest
     ``train/checkpoints/checkpoint-N`` if there is one; the caller makes sure it was written by
-    this same config (``finetune_run`` does, through the config hash).
+    this same config (``finetune_run`` does, through the config hash). With ``cfg.screen``, the
+    rows are screened first and only the rows it keeps are trained on (:func:`screen_training_rows`).
     """
     if cfg.method == "qlora":
         require_qlora_support()
@@ -79,6 +84,8 @@ def finetune(
     with _quiet_progress_bars(), _torch_threads(cfg.model.threads), _known_upstream_warnings_silenced():
         tokenizer = load_tokenizer(model_dir)
         rows, provenance = training_rows(cfg.data, tokenizer, cfg.max_length)
+        if cfg.screen is not None:
+            rows = screen_training_rows(cfg.screen, rows, provenance, train_dir)
         data_sha = write_training_data(train_dir, rows, provenance, cfg)
         trainer = build_trainer(cfg, model_dir, tokenizer, rows, train_dir, progress)
         _warn_if_rows_dropped(len(rows), len(trainer.train_dataset))
@@ -403,6 +410,66 @@ def fitting_prompts(
     ]
 
 
+def make_screener(spec: ScreenSpec) -> Screener:
+    """The screener a ``screen`` section asks for: MiniLM and the bundled references (tests replace this)."""
+    from tunesafe.screen import Screener
+
+    return Screener(thresholds=spec.thresholds)
+
+
+def screen_training_rows(
+    spec: ScreenSpec, rows: list[dict[str, Any]], provenance: dict[str, Any], train_dir: Path
+) -> list[dict[str, Any]]:
+    """The rows screening keeps; the dropped ones go to ``train/screen_flagged.jsonl``.
+
+    Screening the fine-tuning data is the defence Qi et al. 2023 (arXiv 2310.03693) recommend.
+    What was screened and dropped is recorded under ``provenance["screening"]`` (it ends up in
+    ``data_manifest.json``). Raises ``ValueError``, before anything is written, when every row is dropped.
+    """
+    from tunesafe.screen import jsonl, split_rows
+
+    screener = make_screener(spec)
+    split = split_rows(rows, screener, spec.drop)
+    counts = split.summary
+    dropped_by_flag = {kind: n for kind, n in counts["dropped_by_flag"].items() if n}
+    if not split.kept:
+        raise ValueError(
+            f"screening dropped all {len(rows)} training rows (by flag: {dropped_by_flag}); nothing left to train on"
+        )
+    train_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(train_dir / SCREEN_FLAGGED_FILE, jsonl(split.dropped))
+    fingerprint = getattr(screener.embedder, "fingerprint", None)
+    provenance["screening"] = {
+        "n_before": len(rows),
+        "n_kept": counts["n_kept"],
+        "n_dropped": counts["n_dropped"],
+        "n_flagged_kept": counts["n_flagged_kept"],
+        "by_flag": counts["by_flag"],
+        "dropped_by_flag": counts["dropped_by_flag"],
+        "drop": list(spec.drop),
+        "labels_before": _label_counts(rows),
+        "dropped_labels": _label_counts(split.dropped),
+        "thresholds": screener.thresholds.model_dump(),
+        "references": screener.references.sources,
+        "embedder": fingerprint() if callable(fingerprint) else type(screener.embedder).__name__,
+        "refusal_judges": [getattr(j, "name", type(j).__name__) for j in screener.refusal_judges],
+        "flagged_file": SCREEN_FLAGGED_FILE,
+    }
+    logger.info(
+        "screening kept %d of %d training rows; dropped %d (by flag: %s; by label: %s)",
+        counts["n_kept"],
+        len(rows),
+        counts["n_dropped"],
+        dropped_by_flag,
+        provenance["screening"]["dropped_labels"],
+    )
+    return split.kept
+
+
+def _label_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(str(row.get("label", "unlabelled")) for row in rows))
+
+
 def _file_record(path: Path) -> dict[str, str]:
     return {"path": str(path), "sha256": sha256_file(path)}
 
@@ -417,7 +484,7 @@ def write_training_data(
     manifest = {
         **provenance,
         "n_rows": len(rows),
-        "label_counts": dict(Counter(str(row.get("label", "unlabelled")) for row in rows)),
+        "label_counts": _label_counts(rows),
         "data_sha256": data_sha,
         "recipe_seed": cfg.data.seed,
         "train_seed": cfg.seed,

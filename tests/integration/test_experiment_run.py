@@ -1,0 +1,104 @@
+"""An experiment end to end on a tiny local model: fine-tunes, a mitigation, an existing model and a
+prompt variant, trained and audited once, compared in one report; a re-run reuses everything; an
+edited variant is refused before anything is overwritten."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.integration.test_end_to_end import placeholder_data  # noqa: F401  (fixture)
+from typer.testing import CliRunner
+
+from tunesafe.cli import app
+from tunesafe.experiment import ExperimentConfig, plan_experiment, run_experiment
+from tunesafe.results import RunDir, RunError
+
+pytest.importorskip("trl")
+
+
+def _experiment(model_dir: Path, cache: Path) -> dict[str, object]:
+    return {
+        "name": "tiny",
+        "base": {"source": str(model_dir), "threads": 1, "batch_size": 4},
+        "generation": {"max_new_tokens": 6},
+        "audits": {"harmful": {"judges": ["keyword-extended", "keyword-zou-qi"]}, "overrefusal": None},
+        "cache": {"path": str(cache)},
+        "train": {
+            "max_steps": 2,
+            "per_device_batch_size": 2,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 1e-2,
+            "max_length": 128,
+            "warmup_steps": 0,
+        },
+        "variants": [
+            {"name": "brief", "system_prompt": "Answer briefly."},
+            {"name": "harmful", "data": {"recipe": "harmful-prefix", "n_examples": 6}},
+            {
+                "name": "harmful+safety",
+                "data": {"recipe": "harmful-prefix", "n_examples": 6, "safety_fraction": 0.5},
+                "mitigates": "harmful",
+            },
+            {"name": "same-weights", "model": {"source": str(model_dir)}},
+        ],
+    }
+
+
+def test_experiment_trains_audits_and_reports_once(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    placeholder_data: None,  # noqa: F811
+) -> None:
+    data = _experiment(tiny_model_dir, tmp_path / "gen.sqlite")
+    exp = ExperimentConfig.model_validate(data)
+    root = tmp_path / "exp"
+    result = run_experiment(exp, root)
+
+    assert set(result.audits) == {"base", "brief", "harmful", "harmful+safety", "same-weights"}
+    assert set(result.finetunes) == {"harmful", "harmful+safety"}
+    for path in [*result.audits.values(), *result.finetunes.values()]:
+        assert RunDir(path).manifest().status == "success"
+    assert (root / "experiment.yaml").is_file()
+    manifests = {name: RunDir(p).manifest() for name, p in result.audits.items()}
+    assert manifests["same-weights"].fingerprints["model"] == manifests["base"].fingerprints["model"]
+    assert manifests["harmful"].fingerprints["model"] != manifests["base"].fingerprints["model"]
+    assert manifests["same-weights"].info["cache_misses"] == 0  # same content as the base: all cached
+
+    report = json.loads(result.report.json_path.read_text())
+    assert [r["label"] for r in report["runs"]] == ["base", "brief", "harmful", "harmful+safety", "same-weights"]
+    effects = {row["variant"]: row for row in report["effects"]}
+    assert effects["harmful+safety"]["reference"] == "harmful" and effects["harmful+safety"]["kind"] == "mitigation"
+    assert effects["harmful"]["reference"] == "base"
+    assert effects["same-weights"]["asr"]["b"] == effects["same-weights"]["asr"]["c"] == 0  # identical model
+    assert "What each fine-tune and mitigation did" in result.report.markdown.read_text()
+
+    # a second run reuses every fine-tune and audit: nothing trained or generated again
+    assert {s.state for s in plan_experiment(exp, root).steps} == {"done"}
+    trained = {name: RunDir(p).manifest().info["result"] for name, p in result.finetunes.items()}
+    samples = {name: (Path(p) / "samples" / "harmful.jsonl").read_bytes() for name, p in result.audits.items()}
+    again = run_experiment(exp, root)
+    assert {name: RunDir(p).manifest().info["result"] for name, p in again.finetunes.items()} == trained
+    assert {name: (Path(p) / "samples" / "harmful.jsonl").read_bytes() for name, p in again.audits.items()} == samples
+
+    # editing a variant's training settings is refused, naming the directory; nothing is touched
+    data["variants"][1]["train"] = {"max_steps": 3}  # type: ignore[index]
+    edited = ExperimentConfig.model_validate(data)
+    adapter = Path(RunDir(result.finetunes["harmful"]).manifest().info["result"]["adapter_dir"])
+    stamp = adapter.stat().st_mtime_ns
+    with pytest.raises(RunError, match="finetune-harmful"):
+        run_experiment(edited, root)
+    assert adapter.stat().st_mtime_ns == stamp
+
+
+def test_cli_run_writes_the_report(tiny_model_dir: Path, tmp_path: Path, placeholder_data: None) -> None:  # noqa: F811
+    data = _experiment(tiny_model_dir, tmp_path / "gen.sqlite")
+    data["variants"] = data["variants"][:2]  # type: ignore[index]
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(app, ["run", str(path), "-o", str(tmp_path / "exp"), "-q"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "exp" / "report" / "report.md").is_file()
+    assert "Report:" in out.output
