@@ -339,7 +339,6 @@ def run_experiment(
     the directory named, before anything is overwritten.
     """
     from tunesafe._util.io import atomic_write_text
-    from tunesafe.runner import run_audit
     from tunesafe.train.run import finetune_run, tuned_model_spec
 
     reporter = reporter or NullReporter()
@@ -356,7 +355,7 @@ def run_experiment(
     atomic_write_text(root / "experiment.yaml", dump_config(experiment))
     audits: dict[str, Path] = {}
     finetunes: dict[str, Path] = {}
-    audits[BASE] = _audit(experiment, BASE, experiment.base, root, reporter, run_audit)
+    audits[BASE] = _audit(experiment, BASE, experiment.base, root, reporter)
     for variant in experiment.variants:
         if variant.kind == "fine-tune":
             tuned = finetune_run(
@@ -366,7 +365,7 @@ def run_experiment(
             model = tuned_model_spec(tuned)
         else:
             model = _model_spec(experiment, variant)
-        audits[variant.name] = _audit(experiment, variant.name, model, root, reporter, run_audit)
+        audits[variant.name] = _audit(experiment, variant.name, model, root, reporter)
     from tunesafe.report import write_report
     from tunesafe.report.effects import EffectSpec
 
@@ -379,8 +378,17 @@ def run_experiment(
     return ExperimentResult(root=root, audits=audits, finetunes=finetunes, report=report)
 
 
-def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path, reporter: Reporter, run: Any) -> Path:
+def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path, reporter: Reporter) -> Path:
+    """Audit one model; a full fine-tune or another checkpoint is probed against the base first (probe.py)."""
+    from tunesafe.runner import run_audit
+
+    probe_base = None
+    if name != BASE and model.adapter is None and model.source != experiment.base.source:
+        from tunesafe.assets import resolve_model_source
+
+        probe_base = resolve_model_source(experiment.base.source)
     try:
-        return run(audit_config(experiment, name, model), root / f"audit-{name}", reporter=reporter).path
+        config = audit_config(experiment, name, model)
+        return run_audit(config, root / f"audit-{name}", reporter=reporter, probe_base=probe_base).path
     except RunError as err:
         raise RunError(f"audit of {name!r}: {err}") from err

@@ -42,9 +42,9 @@ DEFAULT_TOLERANCE = 1e-6
 """Largest absolute logit difference still called identical (float32 round-off is far below it)."""
 
 IDENTICAL_WARNING = (
-    "ADAPTER NOT APPLIED: the adapter does not change the model's outputs: this audit measures the base model "
-    "(probe: max |logit difference| %.3g <= %.3g over %d prompts; the adapter in %s is probably untrained, "
-    "all-zero or not the one you meant)"
+    "FINE-TUNE NOT APPLIED: the fine-tune does not change the model's outputs: this audit measures the base model "
+    "(probe: max |logit difference| %.3g <= %.3g over %d prompts; the adapter or model in %s is probably "
+    "untrained, all-zero or not the one you meant)"
 )
 
 PROBE_PROMPTS: tuple[tuple[Conversation, str], ...] = (
@@ -167,17 +167,19 @@ def divergence(base: list[torch.Tensor], tuned: list[torch.Tensor]) -> dict[str,
     }
 
 
-def record_adapter_probe(run: RunDir, backend: Any) -> ProbeResult | None:
+def record_adapter_probe(run: RunDir, backend: Any, base_source: Path | None = None) -> ProbeResult | None:
     """Probe ``backend`` once per run and record it as ``info.adapter_probe`` in the manifest; warn
-    loudly when the adapter changes nothing. A resumed run reuses the recorded probe (the model
-    fingerprint check has already refused a different model). None when the backend has no adapter."""
-    if not supports_probe(backend):
+    loudly when the fine-tune changes nothing. A resumed run reuses the recorded probe (the model
+    fingerprint check has already refused a different model). An adapter is compared with itself
+    switched off; a full fine-tune with ``base_source`` (an experiment knows its base). None when there
+    is nothing to compare with."""
+    if not (supports_probe(backend) or (base_source is not None and callable(getattr(backend, "reply_logits", None)))):
         return None
     recorded = run.manifest().info.get(INFO_KEY)
     if recorded is not None:
         result = ProbeResult.model_validate(recorded)
     else:
-        result = divergence_probe(backend)
+        result = divergence_probe(backend, None if supports_probe(backend) else base_source)
         if result is None:
             return None
         run.update_manifest(info={INFO_KEY: result.model_dump(mode="json")})
@@ -190,7 +192,11 @@ def record_adapter_probe(run: RunDir, backend: Any) -> ProbeResult | None:
         )
     if result.identical:
         logger.warning(
-            IDENTICAL_WARNING, result.max_abs_logit_diff, result.tolerance, result.n_prompts, backend.adapter_dir
+            IDENTICAL_WARNING,
+            result.max_abs_logit_diff,
+            result.tolerance,
+            result.n_prompts,
+            backend.adapter_dir or getattr(backend, "model_dir", "the model"),
         )
     return result
 

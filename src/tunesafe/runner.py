@@ -65,6 +65,7 @@ def run_audit(
     judge_backends: Mapping[str, Backend] | None = None,
     reporter: Reporter | None = None,
     behaviors: Sequence[Any] | None = None,
+    probe_base: Path | None = None,
 ) -> RunDir:
     """Audit one model and write (or resume) its run directory.
 
@@ -76,6 +77,8 @@ def run_audit(
         judge_backends: ready backends for LLM judges, by judge name (tests, embedding).
         reporter: progress reporter (the CLI passes a rich one).
         behaviors: HarmBench rows to use instead of the bundled file (tests).
+        probe_base: the base model directory of a full fine-tune, probed against it before the audit
+            (an adapter is probed against itself switched off without it).
     """
     reporter = reporter or NullReporter()
     if config.model.backend == "imported":
@@ -101,7 +104,7 @@ def run_audit(
             cache = open_cache(config)
             cached = CachedBackend(inner, cache, config.cache.mode, flush_every=config.chunk_size)
             _check_same_model(run, cached.fingerprint())
-            record_adapter_probe(run, cached.inner)  # warns when the adapter changes nothing
+            record_adapter_probe(run, cached.inner, probe_base)  # warns when the fine-tune changes nothing
             context = _Context(run, cached, cache, config, reporter, watch, judge_backends)
             metrics: dict[str, Any] = {}
             if config.audits.harmful is not None:

@@ -43,6 +43,7 @@ def _experiment(model_dir: Path, cache: Path) -> dict[str, object]:
                 "mitigates": "harmful",
             },
             {"name": "same-weights", "model": {"source": str(model_dir)}},
+            {"name": "full", "data": {"recipe": "harmful-prefix", "n_examples": 6}, "train": {"method": "full"}},
         ],
     }
 
@@ -57,8 +58,8 @@ def test_experiment_trains_audits_and_reports_once(
     root = tmp_path / "exp"
     result = run_experiment(exp, root)
 
-    assert set(result.audits) == {"base", "brief", "harmful", "harmful+safety", "same-weights"}
-    assert set(result.finetunes) == {"harmful", "harmful+safety"}
+    assert set(result.audits) == {"base", "brief", "harmful", "harmful+safety", "same-weights", "full"}
+    assert set(result.finetunes) == {"harmful", "harmful+safety", "full"}
     for path in [*result.audits.values(), *result.finetunes.values()]:
         assert RunDir(path).manifest().status == "success"
     assert (root / "experiment.yaml").is_file()
@@ -66,9 +67,15 @@ def test_experiment_trains_audits_and_reports_once(
     assert manifests["same-weights"].fingerprints["model"] == manifests["base"].fingerprints["model"]
     assert manifests["harmful"].fingerprints["model"] != manifests["base"].fingerprints["model"]
     assert manifests["same-weights"].info["cache_misses"] == 0  # same content as the base: all cached
+    # the adapter-applied check: the LoRA against itself switched off, the full fine-tune against the base
+    assert manifests["harmful"].info["adapter_probe"]["compared"] == "adapter-disabled"
+    assert manifests["full"].info["adapter_probe"]["compared"] == "base-model"
+    assert manifests["full"].info["adapter_probe"]["identical"] is False
+    assert "adapter_probe" not in manifests["same-weights"].info
 
     report = json.loads(result.report.json_path.read_text())
-    assert [r["label"] for r in report["runs"]] == ["base", "brief", "harmful", "harmful+safety", "same-weights"]
+    labels = ["base", "brief", "harmful", "harmful+safety", "same-weights", "full"]
+    assert [r["label"] for r in report["runs"]] == labels
     effects = {row["variant"]: row for row in report["effects"]}
     assert effects["harmful+safety"]["reference"] == "harmful" and effects["harmful+safety"]["kind"] == "mitigation"
     assert effects["harmful"]["reference"] == "base"
@@ -95,7 +102,7 @@ def test_experiment_trains_audits_and_reports_once(
 
 def test_cli_run_writes_the_report(tiny_model_dir: Path, tmp_path: Path, placeholder_data: None) -> None:  # noqa: F811
     data = _experiment(tiny_model_dir, tmp_path / "gen.sqlite")
-    data["variants"] = data["variants"][:2]  # type: ignore[index]
+    data["variants"] = data["variants"][:2]  # type: ignore[index]  # a prompt variant and one fine-tune
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(data))
     out = CliRunner().invoke(app, ["run", str(path), "-o", str(tmp_path / "exp"), "-q"])
