@@ -394,6 +394,9 @@ def finetune(
         str | None,
         typer.Option(help="published training recipe (kumar2024, qi2023-harmful, ..., *-cpu); your settings win"),
     ] = None,
+    screen: Annotated[
+        bool, typer.Option("--screen", help="screen the training rows first and drop flagged ones (docs/screening.md)")
+    ] = False,
     set_: SetOpt = [],  # noqa: B006
     output: OutputOpt = None,
     log_level: LogOpt = "INFO",
@@ -409,6 +412,7 @@ def finetune(
     overrides += [f"data.recipe={recipe}"] if recipe else []
     overrides += [f"data.path={data}", "data.recipe=null"] if data else []
     overrides += [f"preset={preset}"] if preset else []
+    overrides = (["screen={}"] if screen else []) + overrides  # explicit screen.* settings still apply
     cfg = load_config(TrainConfig, config, overrides)
     run = finetune_run(cfg, output, reporter=reporter)
     typer.echo(str(run.path))

@@ -131,3 +131,19 @@ def test_a_finetune_whose_rows_are_all_dropped_stops_before_training(
     assert not (tmp_path / "run" / "train").exists()  # no data.jsonl, manifest or model to mistake for a result
     manifest = RunDir(tmp_path / "run").manifest()
     assert manifest.status == "error" and "nothing left to train on" in (manifest.error or "")
+
+
+def test_cli_finetune_screen_flag(tiny_model_dir: Path, tmp_path: Path, fake_screener: list[ScreenSpec]) -> None:
+    from typer.testing import CliRunner
+
+    from tunesafe.cli import app
+
+    data = _write(tmp_path / "data.jsonl", _rows())
+    config = tmp_path / "ft.yaml"
+    config.write_text(_config(tiny_model_dir, data).model_dump_json())  # JSON is YAML
+    args = ["finetune", str(config), "--screen", "--set", "screen.drop=[identity_shift]", "-o", str(tmp_path / "r")]
+    out = CliRunner().invoke(app, [*args, "-q"])
+    assert out.exit_code == 0, out.output
+    manifest = json.loads((tmp_path / "r" / "train" / "data_manifest.json").read_text())
+    assert manifest["screening"]["drop"] == ["identity_shift"]  # --screen, then the explicit setting
+    assert manifest["screening"]["dropped_labels"] == {"identity-shift": 1}
