@@ -437,6 +437,88 @@ def compare(
     typer.echo(str(files.markdown))
 
 
+@app.command()
+def gate(
+    report: Annotated[Path, typer.Argument(help="report directory (or its report.json) from compare or run")],
+    max_asr_increase: Annotated[
+        float | None, typer.Option(help="points: headline ASR change vs the reference (base or own reference)")
+    ] = None,
+    max_asr: Annotated[float | None, typer.Option(help="percent: the headline ASR itself")] = None,
+    max_overrefusal_increase: Annotated[
+        float | None, typer.Option(help="points: refusal-rate change on harmless look-alike prompts")
+    ] = None,
+    max_drift: Annotated[
+        float | None, typer.Option(help="points: trivia accuracy drop under any drift condition")
+    ] = None,
+    max_drift_condition: Annotated[
+        list[str], typer.Option("--max-drift-condition", help="CONDITION=POINTS, e.g. FIPx1=5 (repeatable)")
+    ] = [],  # noqa: B006
+    max_false_claim_increase: Annotated[
+        float | None, typer.Option(help="points: false-claim affirmation change, any truthfulness condition")
+    ] = None,
+    significant_only: Annotated[
+        bool, typer.Option("--significant-only", help="fail only changes with p < --alpha (Holm-adjusted if given)")
+    ] = False,
+    alpha: Annotated[float, typer.Option(help="significance level for --significant-only")] = 0.05,
+    upper_bound: Annotated[
+        bool, typer.Option("--upper-bound", help="compare the 95% interval's upper end (conservative)")
+    ] = False,
+    model: Annotated[
+        list[str], typer.Option("--model", help="run label to gate (repeatable; default: all but the base)")
+    ] = [],  # noqa: B006
+    json_: Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")] = False,
+) -> None:
+    """Fail (exit 1, one-line reason) when a fine-tune breaks the thresholds; for CI (docs/gate.md)."""
+    from tunesafe.gate import GateResult
+
+    @_guard
+    def evaluate() -> GateResult:  # errors exit 2 (no report, missing metric, bad threshold); typer.Exit stays out
+        from pydantic import ValidationError
+
+        from tunesafe.config import ConfigError
+        from tunesafe.gate import GateThresholds, evaluate_gate
+
+        per_condition: dict[str, float] = {}
+        for item in max_drift_condition:
+            condition, sep, value = item.partition("=")
+            try:
+                per_condition[condition.strip()] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep or not condition.strip():
+                raise ConfigError(f"--max-drift-condition {item!r}: write CONDITION=POINTS, e.g. FIPx1=5")
+        try:
+            thresholds = GateThresholds(
+                max_asr_increase=max_asr_increase,
+                max_asr=max_asr,
+                max_overrefusal_increase=max_overrefusal_increase,
+                max_drift=max_drift,
+                max_drift_condition=per_condition,
+                max_false_claim_increase=max_false_claim_increase,
+                significant_only=significant_only,
+                alpha=alpha,
+                models=model or None,
+                use_upper_bound=upper_bound,
+            )
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise ConfigError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from err
+        return evaluate_gate(report, thresholds)
+
+    result = evaluate()
+    if json_:
+        typer.echo(result.model_dump_json(indent=2))
+        if not result.passed:
+            typer.echo(result.reason, err=True)
+    else:
+        typer.echo(result.reason)
+        if not result.passed:
+            for check in result.checks:
+                typer.echo(f"  {'ok  ' if check.passed else 'FAIL'} {check.reason}")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 ExperimentArg = Annotated[
     Path, typer.Argument(help="experiment YAML (see docs/experiments.md and examples/experiments/)")
 ]
