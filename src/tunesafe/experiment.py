@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -64,6 +64,9 @@ class VariantSpec(_Strict):
         None, description="the variant this one's effect is measured against (default: base)"
     )
     mitigates: str | None = Field(None, description="the variant this mitigation is applied to")
+    seeds: list[int] | None = Field(
+        None, description="train this fine-tune once per training seed; the report aggregates the replicates"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> VariantSpec:
@@ -73,8 +76,10 @@ class VariantSpec(_Strict):
             raise ValueError("'base' is the experiment's base model; give the variant another name")
         if self.data is not None and self.model is not None:
             raise ValueError(f"variant {self.name!r}: give data (a fine-tune) or model (an existing one), not both")
-        if self.data is None and (self.train or self.screen):
-            raise ValueError(f"variant {self.name!r}: train and screen apply to fine-tunes; give data")
+        if self.data is None and (self.train or self.screen or self.seeds):
+            raise ValueError(f"variant {self.name!r}: train, screen and seeds apply to fine-tunes; give data")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            raise ValueError(f"variant {self.name!r}: seeds must be distinct and not empty, got {self.seeds}")
         if self.compare_to is not None and self.mitigates is not None and self.compare_to != self.mitigates:
             raise ValueError(f"variant {self.name!r}: a mitigation is compared with what it mitigates; drop compare_to")
         if self.system_prompt is not None and self.system_prompt.startswith(RECIPE_PROMPT):
@@ -89,8 +94,22 @@ class VariantSpec(_Strict):
 
     @property
     def reference(self) -> str:
-        """The run this variant's effect is measured against: what it mitigates, ``compare_to``, or the base."""
+        """The variant this one's effect is measured against: what it mitigates, ``compare_to``, or the base."""
         return self.mitigates or self.compare_to or BASE
+
+    def replicates(self) -> list[Replicate]:
+        """One model per training seed (``<name>.seed<k>``), or the variant itself."""
+        if not self.seeds:
+            return [Replicate(self.name, self, None)]
+        return [Replicate(f"{self.name}.seed{seed}", self, seed) for seed in self.seeds]
+
+
+class Replicate(NamedTuple):
+    """One model of the experiment: a variant, trained with ``seed`` when the variant has several."""
+
+    label: str
+    variant: VariantSpec
+    seed: int | None
 
 
 class ExperimentConfig(_Strict):
@@ -126,13 +145,32 @@ class ExperimentConfig(_Strict):
                     )
                 if target == variant.name:
                     raise ValueError(f"variant {variant.name!r}: {field} names itself")
+        labels = [r.label for r in self.models()]
+        clashes = sorted({label for label in labels if labels.count(label) > 1})
+        if clashes:
+            raise ValueError(f"model names clash once seeds are expanded: {', '.join(clashes)}")
         for key in ("name", "model", "data"):
             if key in self.train:
                 raise ValueError(f"train.{key} is set per variant (the base model and each variant's data)")
+        by_name = {v.name: v for v in self.variants}
         for variant in self.variants:
-            if variant.kind == "fine-tune":
-                train_config(self, variant)
+            reference = by_name.get(variant.reference)
+            if reference is not None and reference.seeds and reference.seeds != variant.seeds:
+                raise ValueError(
+                    f"variant {variant.name!r} is compared with {reference.name!r}, trained with seeds "
+                    f"{reference.seeds}: give it the same seeds so each replicate has its own reference"
+                )
+            for replicate in variant.replicates() if variant.kind == "fine-tune" else []:
+                train_config(self, variant, replicate.seed)
         return self
+
+    def models(self) -> list[Replicate]:
+        """Every variant's models in file order (seeded variants expanded), base excluded."""
+        return [replicate for variant in self.variants for replicate in variant.replicates()]
+
+    def groups(self) -> dict[str, list[str]]:
+        """Seeded variants and their replicate labels (for the report's aggregation over seeds)."""
+        return {v.name: [r.label for r in v.replicates()] for v in self.variants if v.seeds}
 
 
 def recipe_prompt(value: str) -> str:
@@ -150,8 +188,9 @@ def _system_prompt(variant: VariantSpec) -> str | None:
     return recipe_prompt(prompt) if prompt is not None and prompt.startswith(RECIPE_PROMPT) else prompt
 
 
-def train_config(experiment: ExperimentConfig, variant: VariantSpec) -> TrainConfig:
-    """The fine-tune of ``variant``: the experiment's ``train``, then the variant's, on the base model."""
+def train_config(experiment: ExperimentConfig, variant: VariantSpec, seed: int | None = None) -> TrainConfig:
+    """The fine-tune of ``variant``: the experiment's ``train``, then the variant's, on the base model;
+    with ``seed``, that replicate (``<name>.seed<k>``, trained with ``seed``)."""
     assert variant.data is not None
     data = variant.data
     prompt = _system_prompt(variant)
@@ -163,9 +202,12 @@ def train_config(experiment: ExperimentConfig, variant: VariantSpec) -> TrainCon
             settings[key] = {**experiment.train[key], **variant.train[key]}
     if variant.screen:
         settings["screen"] = {} if variant.screen is True else variant.screen
+    name = variant.name
+    if seed is not None:
+        settings["seed"], name = seed, f"{variant.name}.seed{seed}"
     try:
         return TrainConfig.model_validate(
-            {**settings, "name": variant.name, "model": experiment.base.model_dump(), "data": data.model_dump()}
+            {**settings, "name": name, "model": experiment.base.model_dump(), "data": data.model_dump()}
         )
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
@@ -258,12 +300,16 @@ def mitigation_note(variant: VariantSpec) -> str | None:
 
 
 def effects(experiment: ExperimentConfig) -> list[dict[str, Any]]:
-    """The paired comparisons the report shows: each variant against its reference."""
+    """The paired comparisons the report shows: each model against its reference (a replicate against
+    the reference's replicate of the same seed when both are seeded)."""
     out = []
-    for variant in experiment.variants:
+    for label, variant, seed in experiment.models():
         kind = "mitigation" if variant.mitigates else "prompt" if variant.kind == "prompt" else "fine-tune"
         note = mitigation_note(variant) if variant.mitigates else variant.description
-        out.append({"variant": variant.name, "reference": variant.reference, "kind": kind, "note": note})
+        reference = variant.reference
+        if seed is not None and reference != BASE and any(v.name == reference and v.seeds for v in experiment.variants):
+            reference = f"{reference}.seed{seed}"
+        out.append({"variant": label, "reference": reference, "kind": kind, "note": note})
     return out
 
 
@@ -281,15 +327,15 @@ def plan_experiment(experiment: ExperimentConfig, root: Path) -> ExperimentPlan:
             detail=_model_desc(experiment.base),
         )
     ]
-    for variant in experiment.variants:
-        audit_path = root / f"audit-{variant.name}"
+    for label, variant, seed in experiment.models():
+        audit_path = root / f"audit-{label}"
         if variant.kind == "fine-tune":
-            cfg = train_config(experiment, variant)
-            path = root / f"finetune-{variant.name}"
+            cfg = train_config(experiment, variant, seed)
+            path = root / f"finetune-{label}"
             steps.append(
                 Step(
                     kind="finetune",
-                    variant=variant.name,
+                    variant=label,
                     path=path,
                     state=_state(path, train_config_hash(cfg)),
                     detail=_train_detail(cfg),
@@ -298,9 +344,7 @@ def plan_experiment(experiment: ExperimentConfig, root: Path) -> ExperimentPlan:
             detail = "the fine-tune above"
         else:
             detail = _model_desc(_model_spec(experiment, variant))
-        steps.append(
-            Step(kind="audit", variant=variant.name, path=audit_path, state=_state(audit_path, None), detail=detail)
-        )
+        steps.append(Step(kind="audit", variant=label, path=audit_path, state=_state(audit_path, None), detail=detail))
     return ExperimentPlan(name=experiment.name, root=root, steps=steps, effects=effects(experiment))
 
 
@@ -356,16 +400,14 @@ def run_experiment(
     audits: dict[str, Path] = {}
     finetunes: dict[str, Path] = {}
     audits[BASE] = _audit(experiment, BASE, experiment.base, root, reporter)
-    for variant in experiment.variants:
+    for label, variant, seed in experiment.models():
         if variant.kind == "fine-tune":
-            tuned = finetune_run(
-                train_config(experiment, variant), root / f"finetune-{variant.name}", reporter=reporter
-            )
-            finetunes[variant.name] = tuned.path
+            tuned = finetune_run(train_config(experiment, variant, seed), root / f"finetune-{label}", reporter=reporter)
+            finetunes[label] = tuned.path
             model = tuned_model_spec(tuned)
         else:
             model = _model_spec(experiment, variant)
-        audits[variant.name] = _audit(experiment, variant.name, model, root, reporter)
+        audits[label] = _audit(experiment, label, model, root, reporter)
     from tunesafe.report import write_report
     from tunesafe.report.effects import EffectSpec
 

@@ -139,7 +139,7 @@ def test_plan_marks_a_finetune_made_with_other_settings_as_a_conflict(tmp_path: 
         ([{"name": "a", "mitigates": "nope"}], {}, "mitigates 'nope' is not a variant"),
         ([{"name": "a", "compare_to": "a"}], {}, "compare_to names itself"),
         ([{"name": "a", "data": {"recipe": "benign"}, "model": {"adapter": "x"}}], {}, "not both"),
-        ([{"name": "a", "screen": True}], {}, "train and screen apply to fine-tunes"),
+        ([{"name": "a", "screen": True}], {}, "train, screen and seeds apply to fine-tunes"),
         ([{"name": "a", "data": {"recipe": "benign"}, "train": {"lerning_rate": 1}}], {}, "variant 'a': invalid"),
         ([{"name": "a", "data": {"recipe": "benign"}}], {"data": {}}, "train.data is set per variant"),
         ([{"name": "a", "system_prompt": "recipe:benign"}], {}, "only recipe:identity-shift"),
@@ -186,3 +186,61 @@ def test_load_config_names_unknown_keys(tmp_path: Path) -> None:
     path.write_text("variants:\n  - {name: a, dta: {recipe: benign}}\n")
     with pytest.raises(ConfigError, match=r"variants\.0\.dta: unknown key"):
         load_config(ExperimentConfig, path)
+
+
+def _seeded(**reference: object) -> dict[str, object]:
+    return {
+        "variants": [
+            {"name": "h", "data": {"recipe": "harmful-prefix"}, "seeds": [1, 2], **reference},
+            {"name": "h+safety", "data": {"recipe": "harmful-prefix", "safety_fraction": 0.5}, "seeds": [1, 2]},
+        ]
+    }
+
+
+def test_seeds_expand_into_replicates_paired_seed_by_seed() -> None:
+    data = _seeded()
+    data["variants"][1]["mitigates"] = "h"  # type: ignore[index]
+    exp = ExperimentConfig.model_validate(data)
+    assert [r.label for r in exp.models()] == ["h.seed1", "h.seed2", "h+safety.seed1", "h+safety.seed2"]
+    assert exp.groups() == {"h": ["h.seed1", "h.seed2"], "h+safety": ["h+safety.seed1", "h+safety.seed2"]}
+    cfg = train_config(exp, exp.variants[0], 2)
+    assert (cfg.name, cfg.seed) == ("h.seed2", 2)
+    pairs = {(e["variant"], e["reference"]) for e in effects(exp)}
+    assert pairs == {
+        ("h.seed1", "base"),
+        ("h.seed2", "base"),
+        ("h+safety.seed1", "h.seed1"),
+        ("h+safety.seed2", "h.seed2"),
+    }
+    steps = [(s.kind, s.path.name) for s in plan_experiment(exp, Path("x")).steps]
+    assert ("finetune", "finetune-h.seed1") in steps and ("audit", "audit-h+safety.seed2") in steps
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"variants": [{"name": "p", "seeds": [1]}]}, "seeds apply to fine-tunes"),
+        ({"variants": [{"name": "h", "data": {"recipe": "benign"}, "seeds": [1, 1]}]}, "seeds must be distinct"),
+        (
+            {
+                "variants": [
+                    {"name": "h", "data": {"recipe": "benign"}, "seeds": [1, 2]},
+                    {"name": "m", "data": {"recipe": "benign", "safety_fraction": 0.1}, "mitigates": "h"},
+                ]
+            },
+            "give it the same seeds",
+        ),
+        (
+            {
+                "variants": [
+                    {"name": "h", "data": {"recipe": "benign"}, "seeds": [1]},
+                    {"name": "h.seed1", "data": {"recipe": "benign"}},
+                ]
+            },
+            "clash once seeds are expanded: h.seed1",
+        ),
+    ],
+)
+def test_seed_settings_are_checked(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig.model_validate(data)
