@@ -539,13 +539,14 @@ def run_cmd(
 ) -> None:
     """Run an experiment: train each variant once, audit each model once, compare them in one report."""
     from tunesafe._util.console import console
-    from tunesafe.experiment import load_experiment, plan_experiment, run_experiment
+    from tunesafe.experiment import load_experiment, plan_costs, plan_experiment, run_experiment
     from tunesafe.report.markdown import summary_lines
 
     cfg = load_experiment(experiment, list(set_))
     root = output or Path("runs") / cfg.name
     if dry_run:
-        for line in plan_experiment(cfg, root).lines():
+        plan = plan_experiment(cfg, root)
+        for line in [*plan.lines(), *plan_costs(cfg, plan)]:
             typer.echo(line)
         return
     reporter = _setup(log_level, quiet)
@@ -566,10 +567,11 @@ def validate(
     set_: SetOpt = [],  # noqa: B006
 ) -> None:
     """Check an experiment without touching a model: settings, variant references, and the plan."""
-    from tunesafe.experiment import load_experiment, plan_experiment
+    from tunesafe.experiment import load_experiment, plan_costs, plan_experiment
 
     cfg = load_experiment(experiment, list(set_))
-    for line in plan_experiment(cfg, output or Path("runs") / cfg.name).lines():
+    plan = plan_experiment(cfg, output or Path("runs") / cfg.name)
+    for line in [*plan.lines(), *plan_costs(cfg, plan)]:
         typer.echo(line)
     typer.echo(f"{experiment}: valid ({1 + len(cfg.variants)} models)")
 

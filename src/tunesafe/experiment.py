@@ -348,6 +348,42 @@ def plan_experiment(experiment: ExperimentConfig, root: Path) -> ExperimentPlan:
     return ExperimentPlan(name=experiment.name, root=root, steps=steps, effects=effects(experiment))
 
 
+def plan_costs(experiment: ExperimentConfig, plan: ExperimentPlan) -> list[str]:
+    """What the steps still to do cost: generations per model, optimiser steps, and a rough CPU time
+    (``tunesafe.estimate``: counts exact, times scaled from measured 2-core rates)."""
+    from tunesafe import estimate
+
+    audits = [s for s in plan.steps if s.kind == "audit" and s.state != "done"]
+    trainings = [s for s in plan.steps if s.kind == "finetune" and s.state != "done"]
+    try:
+        cost = estimate.audit_cost(audit_config(experiment, BASE, experiment.base))
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        return [f"  cost: unknown ({type(err).__name__}: {err})"]
+    per_model = ", ".join(f"{name} {n:,}" for name, n in cost.generations.items())
+    replicates = {r.label: r for r in experiment.models()}
+    steps = 0
+    train_seconds: float | None = 0.0
+    params = estimate.parameter_count(experiment.base)
+    for step in trainings:
+        _, variant, seed = replicates[step.variant]
+        cfg = train_config(experiment, variant, seed)
+        n = estimate.train_steps(cfg, cfg.data.n_examples)
+        steps += n
+        seconds = estimate.training_seconds(cfg, n, params)
+        train_seconds = None if seconds is None or train_seconds is None else train_seconds + seconds
+    gen_one = estimate.generation_seconds(cost, params)
+    gen_seconds = None if gen_one is None else gen_one * len(audits)
+    total = None if gen_seconds is None or train_seconds is None else gen_seconds + train_seconds
+    return [
+        f"  per model: {per_model} generations (≤ {cost.new_tokens:,} new tokens)",
+        f"  to do: {len(audits)} audit(s), {cost.total * len(audits):,} generations; "
+        f"{len(trainings)} fine-tune(s), {steps} optimiser steps",
+        f"  rough time on a 2-core CPU: {estimate.fmt_duration(total)} (generation "
+        f"{estimate.fmt_duration(gen_seconds)}, training {estimate.fmt_duration(train_seconds)}); "
+        "cached generations cost nothing, a GPU is far faster",
+    ]
+
+
 def _model_desc(spec: ModelSpec) -> str:
     desc = spec.source + (f" + adapter {spec.adapter}" if spec.adapter else "")
     return desc + (" (own system prompt)" if spec.system_prompt else "")
