@@ -361,15 +361,16 @@ def plan_costs(experiment: ExperimentConfig, plan: ExperimentPlan) -> list[str]:
         return [f"  cost: unknown ({type(err).__name__}: {err})"]
     per_model = ", ".join(f"{name} {n:,}" for name, n in cost.generations.items())
     replicates = {r.label: r for r in experiment.models()}
-    steps = 0
+    steps: int | None = 0
     train_seconds: float | None = 0.0
     params = estimate.parameter_count(experiment.base)
     for step in trainings:
         _, variant, seed = replicates[step.variant]
         cfg = train_config(experiment, variant, seed)
-        n = estimate.train_steps(cfg, cfg.data.n_examples)
-        steps += n
-        seconds = estimate.training_seconds(cfg, n, params)
+        # user data trained for epochs: its row count is only known once it is read
+        n = estimate.train_steps(cfg, cfg.data.n_examples) if cfg.data.path is None or cfg.max_steps > 0 else None
+        steps = None if n is None or steps is None else steps + n
+        seconds = None if n is None else estimate.training_seconds(cfg, n, params)
         train_seconds = None if seconds is None or train_seconds is None else train_seconds + seconds
     gen_one = estimate.generation_seconds(cost, params)
     gen_seconds = None if gen_one is None else gen_one * len(audits)
@@ -377,7 +378,7 @@ def plan_costs(experiment: ExperimentConfig, plan: ExperimentPlan) -> list[str]:
     return [
         f"  per model: {per_model} generations (≤ {cost.new_tokens:,} new tokens)",
         f"  to do: {len(audits)} audit(s), {cost.total * len(audits):,} generations; "
-        f"{len(trainings)} fine-tune(s), {steps} optimiser steps",
+        f"{len(trainings)} fine-tune(s), {'?' if steps is None else steps} optimiser steps",
         f"  rough time on a 2-core CPU: {estimate.fmt_duration(total)} (generation "
         f"{estimate.fmt_duration(gen_seconds)}, training {estimate.fmt_duration(train_seconds)}); "
         "cached generations cost nothing, a GPU is far faster",
