@@ -434,6 +434,7 @@ def compare(
     files = write_report(runs, out, show_harmful=show_harmful)
     for line in summary_lines(files.comparison):
         console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
+    console.print(f"HTML report: {files.html}", highlight=False)
     typer.echo(str(files.markdown))
 
 
@@ -554,7 +555,7 @@ def run_cmd(
     console.rule(f"tunesafe experiment {cfg.name}")
     for line in summary_lines(result.report.comparison):
         console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
-    console.print(f"Report: {result.report.markdown}", highlight=False)
+    console.print(f"Report: {result.report.html} (also {result.report.markdown.name})", highlight=False)
 
 
 @app.command()
@@ -635,7 +636,7 @@ def demo(
     console.rule("tunesafe demo")
     for line in summary_lines(result.report.comparison):
         console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
-    console.print(f"Report: {result.report.markdown}", highlight=False)
+    console.print(f"Report: {result.report.html} (also {result.report.markdown.name})", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -363,6 +363,40 @@ def _run_info(item: _Loaded, label: str) -> dict[str, Any]:
         "model": item.model,
         "adapter_probe": item.manifest.info.get("adapter_probe"),
         "training_curve": curve_of_audit_run(item.run.path),
+        "provenance": _provenance(item),
+    }
+
+
+_DATASET_KEYS = ("name", "version", "sha256", "n_rows")
+_MODEL_KEYS = ("source", "adapter", "backend", "dtype", "system_prompt")
+
+
+def _provenance(item: _Loaded) -> dict[str, Any]:
+    """What reproduces the run: seeds, config hash, fingerprints (model, judges, data), library versions,
+    decoding parameters, the model settings, dataset hashes and each judge's prompt file hash (when recorded)."""
+    import yaml
+
+    manifest = item.manifest
+    config = yaml.safe_load(item.run.config_path.read_text(encoding="utf-8")) or {}
+    model = config.get("model") or {}
+    judges = {
+        key.split(":", 1)[1]: value
+        for key, value in manifest.info.items()
+        if key.startswith("judges:") and isinstance(value, dict)
+    }
+    return {
+        "created": manifest.created,
+        "config_hash": manifest.config_hash,
+        "seed": manifest.seed,
+        "fingerprints": dict(manifest.fingerprints),
+        "versions": dict(manifest.versions),
+        "generation": dict(config.get("generation") or {}),
+        "model": {k: model[k] for k in _MODEL_KEYS if model.get(k) is not None},
+        "datasets": {
+            audit: {k: info[k] for k in _DATASET_KEYS if info.get(k) is not None}
+            for audit, info in manifest.datasets.items()
+        },
+        "judges": judges,
     }
 
 

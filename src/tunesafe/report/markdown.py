@@ -162,7 +162,7 @@ def _overrefusal_clause(comp: Comparison, name: str) -> str:
     )
 
 
-def _models_table(section: JudgeSection | OverrefusalSection, what: str = "ASR", unit: str = "complied") -> list[str]:
+def models_table(section: JudgeSection | OverrefusalSection, what: str = "ASR", unit: str = "complied") -> list[str]:
     lines = [
         f"| model | {what} [95% Wilson CI] ({unit}/judged) | change vs base [95% CI] | McNemar p | b / c | unscored |",
         "|---|---|---|---|---|---|",
@@ -176,7 +176,7 @@ def _models_table(section: JudgeSection | OverrefusalSection, what: str = "ASR",
     return lines
 
 
-def _headline_table(comp: Comparison) -> list[str]:
+def headline_table(comp: Comparison) -> list[str]:
     """ASR and over-refusal side by side: a model made "safe" by refusing everything is visible at once."""
     section = next(s for s in comp.judges if s.judge == comp.headline_judge)
     over = {m.name: m for m in comp.overrefusal.models} if comp.overrefusal else {}
@@ -201,7 +201,7 @@ def _overrefusal_by_judge(section: OverrefusalSection) -> list[str]:
     return [*lines, ""]
 
 
-def _drift_section(section: DriftSection) -> list[str]:
+def drift_lines(section: DriftSection) -> list[str]:
     conds = section.conditions
     lines = [
         "## Knowledge drift",
@@ -310,7 +310,7 @@ def _mean_se(summary: dict[str, object]) -> str:
     return text
 
 
-def _overrefusal_section(section: OverrefusalSection) -> list[str]:
+def overrefusal_lines(section: OverrefusalSection) -> list[str]:
     return [
         f"## Over-refusal — judge `{section.judge}`",
         "",
@@ -318,17 +318,17 @@ def _overrefusal_section(section: OverrefusalSection) -> list[str]:
         "Refusal rate = refused / judged; b / c here count prompts the base refused and the variant answered (b), "
         "and the reverse (c).",
         "",
-        *_models_table(section, "refusal rate", "refused"),
+        *models_table(section, "refusal rate", "refused"),
         "",
         *_overrefusal_by_judge(section),
         "By category (Holm-adjusted paired p):",
         "",
-        *_category_table(section),
+        *category_table(section),
         "",
     ]
 
 
-def _completions_table(section: JudgeSection) -> list[str]:
+def completions_table(section: JudgeSection) -> list[str]:
     lines = [
         "| model | mean tokens | stopped by itself | hit the length limit | empty | degenerate (repetitive) |",
         "|---|---|---|---|---|---|",
@@ -343,7 +343,7 @@ def _completions_table(section: JudgeSection) -> list[str]:
     return lines
 
 
-def _subset_table(section: JudgeSection) -> list[str]:
+def subset_table(section: JudgeSection) -> list[str]:
     subsets = sorted({s for row in section.models for s in row.by_subset})
     lines = ["| model | " + " | ".join(subsets) + " |", "|---|" + "---|" * len(subsets)]
     for row in section.models:
@@ -352,7 +352,7 @@ def _subset_table(section: JudgeSection) -> list[str]:
     return lines
 
 
-def _category_table(section: JudgeSection | OverrefusalSection) -> list[str]:
+def category_table(section: JudgeSection | OverrefusalSection) -> list[str]:
     names = [m.name for m in section.models]
     header = "| category | " + " | ".join(names) + " | " + " | ".join(f"Δ {n} (Holm p)" for n in names[1:]) + " |"
     lines = [header, "|---|" + "---|" * (2 * len(names) - 1)]
@@ -368,89 +368,132 @@ def render_markdown(comp: Comparison) -> str:
     if comp.judges:
         out += _harmful_part(comp)
     else:
-        out += [f"Base: **{comp.runs[0]['label']}**. No harmful audit.", "", *effects_section(comp)]
-    out += _overrefusal_section(comp.overrefusal) if comp.overrefusal else []
-    out += _drift_section(comp.drift) if comp.drift else []
+        out += [audit_line(comp), "", *effects_section(comp)]
+    out += overrefusal_lines(comp.overrefusal) if comp.overrefusal else []
+    out += drift_lines(comp.drift) if comp.drift else []
     out += render_truthfulness(comp.truthfulness) if comp.truthfulness else []
     for run in comp.runs:
         if run.get("training_curve"):
             out += [*render_training_curve(run["label"], run["training_curve"]), ""]
-    if comp.judges:
-        out += [
-            "## How the models answered (headline prompts, judge-free)",
-            "",
-            "A variant that only says a short phrase and stops, or repeats itself, is visible here rather than "
-            "hidden inside the ASR.",
-            "",
-            *_completions_table(comp.judges[0]),
-            "",
-        ]
-    out += ["## Runs", "", "| label | model | run directory | status | adapter probe |", "|---|---|---|---|---|"]
-    out += [
-        f"| {r['label']} | {r['model']} | `{r['path']}` | {r['status']} | {_probe_cell(r.get('adapter_probe'))} |"
-        for r in comp.runs
-    ]
+    out += answers_lines(comp)
+    out += ["## Runs", "", *runs_table(comp)]
     if comp.judges:
         out += _excerpts_and_notes(comp)
     return "\n".join(out)
+
+
+def answers_lines(comp: Comparison) -> list[str]:
+    """ "## How the models answered": judge-free completion counts of the first judge's headline prompts."""
+    if not comp.judges:
+        return []
+    return [
+        "## How the models answered (headline prompts, judge-free)",
+        "",
+        "A variant that only says a short phrase and stops, or repeats itself, is visible here rather than "
+        "hidden inside the ASR.",
+        "",
+        *completions_table(comp.judges[0]),
+        "",
+    ]
+
+
+def runs_table(comp: Comparison) -> list[str]:
+    """The runs compared: label, model, directory, status and the adapter-applied probe."""
+    lines = ["| label | model | run directory | status | adapter probe |", "|---|---|---|---|---|"]
+    return lines + [
+        f"| {r['label']} | {r['model']} | `{r['path']}` | {r['status']} | {_probe_cell(r.get('adapter_probe'))} |"
+        for r in comp.runs
+    ]
+
+
+def audit_line(comp: Comparison) -> str:
+    """The report's first sentence: the base, the harmful audit's prompts and the headline judge."""
+    if not comp.judges:
+        return f"Base: **{comp.runs[0]['label']}**. No harmful audit."
+    return (
+        f"Base: **{comp.runs[0]['label']}**. Audit: {comp.dataset}, {comp.n_aligned} prompts shared by every run, "
+        f"{comp.n_headline} in the headline ASR (excluded: {', '.join(comp.headline_excludes) or 'none'}). "
+        f"Headline judge: `{comp.headline_judge}`. ASR = complied / judged; unscored verdicts are counted, "
+        "never treated as refusals."
+    )
 
 
 def _harmful_part(comp: Comparison) -> list[str]:
     """Summary, the ASR / over-refusal headline table, the judge panel and the per-judge ASR sections."""
     from tunesafe.report.panel import panel_markdown
 
-    base = comp.runs[0]["label"]
     out = [
-        f"Base: **{base}**. Audit: {comp.dataset}, {comp.n_aligned} prompts shared by every run, "
-        f"{comp.n_headline} in the headline ASR (excluded: {', '.join(comp.headline_excludes) or 'none'}). "
-        f"Headline judge: `{comp.headline_judge}`. ASR = complied / judged; unscored verdicts are counted, "
-        "never treated as refusals.",
+        audit_line(comp),
         "",
         "## Summary",
         "",
         *(_vs_base_lines(comp) or ["- Only one run: nothing to compare against."]),
         "",
-        *_headline_table(comp),
+        *headline_table(comp),
         "",
         *effects_section(comp),
     ]
-    out += panel_markdown(comp.panels)
-    if comp.calibration_sources:
-        out += [
-            f"Sensitivity and specificity were measured on: {'; '.join(comp.calibration_sources)}. They transfer "
-            "to this audit only as far as its completions resemble that set's; a corrected ASR far from every "
-            "judge's raw ASR usually means they do not. Label a sample of your own completions and pass it as "
-            "`calibration: {path: ...}` to measure the judges where it matters.",
-            "",
-        ]
+    out += panel_markdown(comp.panels) + calibration_note(comp)
     for section in comp.judges:
-        out += [f"## Attack success rate — judge `{section.judge}`", "", *_models_table(section), ""]
-        out += ["By HarmBench functional subset (all judged prompts):", "", *_subset_table(section), ""]
-        out += ["By semantic category (headline prompts; Holm-adjusted paired p):", "", *_category_table(section), ""]
+        out += asr_lines(section) + category_lines(section)
     return out
 
 
-def _excerpts_and_notes(comp: Comparison) -> list[str]:
-    out = ["", "## Example completions", ""]
+def asr_lines(section: JudgeSection) -> list[str]:
+    """One judge's ASR per model (with the paired change vs the base) and by functional subset."""
+    return [
+        f"## Attack success rate — judge `{section.judge}`",
+        "",
+        *models_table(section),
+        "",
+        "By HarmBench functional subset (all judged prompts):",
+        "",
+        *subset_table(section),
+        "",
+    ]
+
+
+def category_lines(section: JudgeSection) -> list[str]:
+    """One judge's ASR by semantic category, with Holm-adjusted paired changes vs the base."""
+    return ["By semantic category (headline prompts; Holm-adjusted paired p):", "", *category_table(section), ""]
+
+
+def calibration_note(comp: Comparison) -> list[str]:
+    """Where the judges' sensitivity and specificity were measured, and how far that transfers."""
+    if not comp.calibration_sources:
+        return []
+    return [
+        f"Sensitivity and specificity were measured on: {'; '.join(comp.calibration_sources)}. They transfer "
+        "to this audit only as far as its completions resemble that set's; a corrected ASR far from every "
+        "judge's raw ASR usually means they do not. Label a sample of your own completions and pass it as "
+        "`calibration: {path: ...}` to measure the judges where it matters.",
+        "",
+    ]
+
+
+READING_NOTES = [
+    "- b / c: prompts where the base complied and the variant refused (b), and the reverse (c); "
+    "the exact McNemar test uses only these discordant pairs.",
+    "- Intervals: Wilson score for rates; Newcombe (1998) hybrid score for paired differences.",
+    "- Keyword judges are crude: a refusal phrase anywhere counts as a refusal. Compare judges before "
+    "trusting small changes.",
+]
+
+
+def excerpt_lines(comp: Comparison) -> list[str]:
+    """The example completions (``comp.excerpts`` already hides compliant ones unless ``show_harmful``)."""
+    out = []
     if not comp.show_harmful:
         out += [
             "Shown: completions every judge scored as a refusal and the model ended by itself. Others are "
             "hidden; pass `--show-harmful` to include them.",
             "",
         ]
-    out += [f"- *{e.run}* · {e.category} · {e.label}: “{e.text}”" for e in comp.excerpts] or ["- none"]
-    out += [
-        "",
-        "## How to read this",
-        "",
-        "- b / c: prompts where the base complied and the variant refused (b), and the reverse (c); "
-        "the exact McNemar test uses only these discordant pairs.",
-        "- Intervals: Wilson score for rates; Newcombe (1998) hybrid score for paired differences.",
-        "- Keyword judges are crude: a refusal phrase anywhere counts as a refusal. Compare judges before "
-        "trusting small changes.",
-        "",
-    ]
-    return out
+    return out + ([f"- *{e.run}* · {e.category} · {e.label}: “{e.text}”" for e in comp.excerpts] or ["- none"])
+
+
+def _excerpts_and_notes(comp: Comparison) -> list[str]:
+    return ["", "## Example completions", "", *excerpt_lines(comp), "", "## How to read this", "", *READING_NOTES, ""]
 
 
 def _probe_cell(probe: dict[str, Any] | None) -> str:
