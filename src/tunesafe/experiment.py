@@ -18,7 +18,9 @@ Re-running resumes: finished fine-tunes and audits are reused, interrupted ones 
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -36,6 +38,8 @@ from tunesafe.config import (
 )
 from tunesafe.results import RunDir, RunError
 from tunesafe.types import GenParams
+
+logger = logging.getLogger(__name__)
 
 BASE = "base"
 RECIPE_PROMPT = "recipe:"
@@ -436,15 +440,20 @@ def run_experiment(
     atomic_write_text(root / "experiment.yaml", dump_config(experiment))
     audits: dict[str, Path] = {}
     finetunes: dict[str, Path] = {}
+    progress = _StepLog(experiment.name, plan)
+    progress.next("audit", BASE)
     audits[BASE] = _audit(experiment, BASE, experiment.base, root, reporter)
     for label, variant, seed in experiment.models():
         if variant.kind == "fine-tune":
+            progress.next("finetune", label)
             tuned = finetune_run(train_config(experiment, variant, seed), root / f"finetune-{label}", reporter=reporter)
             finetunes[label] = tuned.path
             model = tuned_model_spec(tuned)
         else:
             model = _model_spec(experiment, variant)
+        progress.next("audit", label)
         audits[label] = _audit(experiment, label, model, root, reporter)
+    progress.done()
     from tunesafe.report import write_report
     from tunesafe.report.effects import EffectSpec
 
@@ -455,6 +464,41 @@ def run_experiment(
         effects=[EffectSpec(**e) for e in plan.effects],
     )
     return ExperimentResult(root=root, audits=audits, finetunes=finetunes, report=report)
+
+
+class _StepLog:
+    """One log line per step of the experiment: which step of how many, and the time so far."""
+
+    def __init__(self, name: str, plan: ExperimentPlan) -> None:
+        self.name = name
+        self.states = {(s.kind, s.variant): s.state for s in plan.steps}
+        self.total = len(plan.steps)
+        self.count = 0
+        self.start = time.perf_counter()
+
+    def next(self, kind: str, label: str) -> None:
+        self.count += 1
+        state = self.states.get((kind, label), "new")
+        note = {"done": " (finished before: reused)", "resume": " (resuming)"}.get(state, "")
+        elapsed = time.perf_counter() - self.start
+        logger.info(
+            "experiment %s [%d/%d, %.0f s so far]: %s %s%s",
+            self.name,
+            self.count,
+            self.total,
+            elapsed,
+            kind,
+            label,
+            note,
+        )
+
+    def done(self) -> None:
+        logger.info(
+            "experiment %s: %d steps in %.0f s; writing the report",
+            self.name,
+            self.total,
+            time.perf_counter() - self.start,
+        )
 
 
 def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path, reporter: Reporter) -> Path:

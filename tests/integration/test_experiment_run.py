@@ -52,11 +52,16 @@ def test_experiment_trains_audits_and_reports_once(
     tiny_model_dir: Path,
     tmp_path: Path,
     placeholder_data: None,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     data = _experiment(tiny_model_dir, tmp_path / "gen.sqlite")
     exp = ExperimentConfig.model_validate(data)
     root = tmp_path / "exp"
-    result = run_experiment(exp, root)
+    with caplog.at_level("INFO", logger="tunesafe.experiment"):
+        result = run_experiment(exp, root)
+    steps = [r.getMessage() for r in caplog.records if r.name == "tunesafe.experiment"]
+    assert steps[0].startswith("experiment tiny [1/9") and "audit base" in steps[0]
+    assert any("[3/9" in line and "finetune harmful" in line for line in steps)
 
     assert set(result.audits) == {"base", "brief", "harmful", "harmful+safety", "same-weights", "full"}
     assert set(result.finetunes) == {"harmful", "harmful+safety", "full"}
