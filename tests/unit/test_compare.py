@@ -98,3 +98,42 @@ def test_unchanged_rate_is_said_plainly(tmp_path: Path) -> None:
     markdown = write_report(runs, tmp_path / "r").markdown.read_text()
     assert "**same** left the attack success rate unchanged at 50.0% (+0.0 points" in markdown
     assert "p = 1.000, not significant" in markdown
+
+
+def test_drift_uncertainty_change_is_paired_on_shared_questions() -> None:
+    """The drift rows' paired bootstrap change vs the base: the mean per-question difference, small p for a shift."""
+    import statistics
+
+    from tunesafe.audits.drift import QuestionResult
+    from tunesafe.report.compare import _drift_section, _Loaded
+    from tunesafe.report.markdown import drift_lines
+
+    def results(entropy: dict[str, float | None]) -> dict[str, dict[str, QuestionResult]]:
+        return {
+            c: {
+                q: QuestionResult(q, c, "x", True, False, 1, 1.0, {"entropy": e, "probability": 0.5})
+                for q, e in entropy.items()
+            }
+            for c in ("B", "FIP")
+        }
+
+    def loaded(entropy: dict[str, float | None]) -> _Loaded:
+        return _Loaded(None, None, {}, {}, "", {}, {}, results(entropy), {})  # type: ignore[arg-type]
+
+    base = {f"q{i}": 0.2 + 0.03 * i for i in range(12)}
+    shift = {q: 0.5 + 0.02 * (i % 3) for i, q in enumerate(base)}
+    tuned: dict[str, float | None] = {q: base[q] + shift[q] for q in base}
+    tuned["q11"] = None  # no score: left out of the pairs
+    same = dict(base)
+    section = _drift_section([loaded(base), loaded(tuned), loaded(same)], ["base", "tuned", "same"])
+    assert section is not None and section.models[0].uncertainty_change == {}
+    change = section.models[1].uncertainty_change["FIP"]["entropy"]
+    by_hand = statistics.fmean(shift[f"q{i}"] for i in range(11))
+    assert change.n == 11 and change.difference == pytest.approx(by_hand)
+    assert change.ci_low <= change.difference <= change.ci_high and change.ci_low > 0
+    assert change.p_value < 0.01 and change.n_bootstrap == 2000
+    flat = section.models[2].uncertainty_change["B"]["probability"]
+    assert flat.difference == 0 and flat.p_value == 1.0
+    text = "\n".join(drift_lines(section))
+    assert "Paired change in entropy vs base on the same questions" in text
+    assert f"| tuned | +{by_hand:.3f} [{change.ci_low:+.3f}, {change.ci_high:+.3f}] (p = " in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -12,8 +12,20 @@ from tunesafe.report.compare import Comparison, compare_runs
 from tunesafe.report.effects import EffectRow, EffectSpec
 from tunesafe.report.html import render_html
 from tunesafe.report.markdown import render_markdown
+from tunesafe.report.paper import PaperSpec, PaperView
+from tunesafe.report.seeds import SeedGroup
 
-__all__ = ["Comparison", "EffectRow", "EffectSpec", "ReportFiles", "compare_runs", "write_report"]
+__all__ = [
+    "Comparison",
+    "EffectRow",
+    "EffectSpec",
+    "PaperSpec",
+    "PaperView",
+    "ReportFiles",
+    "SeedGroup",
+    "compare_runs",
+    "write_report",
+]
 
 
 class ReportFiles(BaseModel):
@@ -25,19 +37,29 @@ class ReportFiles(BaseModel):
 
 
 def write_report(
-    runs: Sequence[Path], out_dir: Path, *, show_harmful: bool = False, effects: Sequence[EffectSpec] = ()
+    runs: Sequence[Path],
+    out_dir: Path,
+    *,
+    show_harmful: bool = False,
+    effects: Sequence[EffectSpec] = (),
+    groups: Mapping[str, Sequence[str]] | None = None,
+    paper: PaperSpec | None = None,
 ) -> ReportFiles:
     """Compare ``runs`` (the first is the base) and write ``report.md``, ``report.json`` and ``report.html``.
 
     ``report.html`` is one self-contained page (charts inline, nothing fetched; see docs/report.md).
 
     ``effects`` adds paired comparisons of a variant with its own reference run (see ``effects.py``);
-    ``report.json`` has an ``effects`` list only when some were asked for.
+    ``report.json`` has an ``effects`` list only when some were asked for. ``groups`` (group name → run
+    labels, e.g. ``{"harmful": ["harmful.seed1", "harmful.seed2"]}``) aggregates a variant trained once per
+    seed (``seeds.py``; ``seed_groups`` in JSON only when given); ``paper`` adds the published setup's
+    printed figures beside these runs (``paper.py``; ``paper`` in JSON only when given).
     """
-    comparison = compare_runs(runs, show_harmful=show_harmful, effects=effects)
+    comparison = compare_runs(runs, show_harmful=show_harmful, effects=effects, groups=groups, paper=paper)
     out_dir = Path(out_dir)
     markdown, json_path = out_dir / "report.md", out_dir / "report.json"
-    exclude = None if comparison.effects else {"effects"}
+    empty = {"effects": not comparison.effects, "seed_groups": not comparison.seed_groups}
+    exclude = {key for key, is_empty in empty.items() if is_empty} | ({"paper"} if comparison.paper is None else set())
     atomic_write_text(json_path, comparison.model_dump_json(indent=2, exclude=exclude) + "\n")
     atomic_write_text(markdown, render_markdown(comparison))
     page = out_dir / "report.html"

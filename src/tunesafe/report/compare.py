@@ -17,14 +17,17 @@ from tunesafe.audits.drift import QuestionResult, asked_under_every_condition, q
 from tunesafe.audits.harmful import completion_stats, complied, rate_of
 from tunesafe.audits.overrefusal import refusal_rate, refused
 from tunesafe.panel import PanelSummary
+from tunesafe.report.drift_uncertainty import uncertainty_changes
+from tunesafe.report.paper import PaperSpec, PaperView
 from tunesafe.report.training_curve import curve_of_audit_run
 from tunesafe.report.truthfulness import TruthfulnessSection, truthfulness_section
 from tunesafe.results import Manifest, RunDir, RunError
-from tunesafe.stats import holm_adjust, paired_rate_difference, rate
+from tunesafe.stats import PairedScoreDifference, holm_adjust, paired_rate_difference, rate
 from tunesafe.types import RateEstimate, SampleRecord
 
 if TYPE_CHECKING:  # effects.py imports this module; it completes ``Comparison`` with ``model_rebuild``
     from tunesafe.report.effects import EffectRow, EffectSpec
+    from tunesafe.report.seeds import SeedGroup
 
 AUDIT = "harmful"
 OVERREFUSAL = "overrefusal"
@@ -95,6 +98,8 @@ class DriftRow(BaseModel):
     accuracy: dict[str, RateEstimate]
     change: dict[str, Change] = Field(default_factory=dict)  # vs the base model, same condition, paired
     uncertainty: dict[str, Any] = Field(default_factory=dict)  # condition -> metric -> correct/incorrect summary
+    # condition -> metric -> paired change vs the base on the shared questions (paired bootstrap; empty for the base)
+    uncertainty_change: dict[str, dict[str, PairedScoreDifference]] = Field(default_factory=dict)
 
 
 class DriftSection(BaseModel):
@@ -123,6 +128,8 @@ class Comparison(BaseModel):
     panels: dict[str, PanelSummary] = Field(default_factory=dict)  # model label -> judge panel
     calibration_sources: list[str] = Field(default_factory=list)  # labelled sets the panels were measured on
     effects: list[EffectRow] = Field(default_factory=list)  # each variant vs its own reference (effects.py)
+    seed_groups: list[SeedGroup] = Field(default_factory=list)  # variants trained with several seeds (seeds.py)
+    paper: PaperView | None = None  # a published setup's printed figures beside this run's (paper.py)
 
 
 def _safe_to_show(record: SampleRecord) -> bool:
@@ -201,21 +208,34 @@ def _load(path: Path) -> _Loaded:
 
 
 def compare_runs(
-    paths: Sequence[Path], *, show_harmful: bool = False, n_excerpts: int = 3, effects: Sequence[EffectSpec] = ()
+    paths: Sequence[Path],
+    *,
+    show_harmful: bool = False,
+    n_excerpts: int = 3,
+    effects: Sequence[EffectSpec] = (),
+    groups: Mapping[str, Sequence[str]] | None = None,
+    paper: PaperSpec | None = None,
 ) -> Comparison:
     """Build the comparison of ``paths`` (the first is the base).
 
     Every audit the runs share is compared; runs without a harmful audit (a drift-only audit, an
     imported drift file) compare on what they have. ``effects`` add paired comparisons of a variant
-    with its own reference run (by label), such as a mitigation with the run it mitigates.
+    with its own reference run (by label), such as a mitigation with the run it mitigates. ``groups``
+    (group name → run labels) aggregates a variant trained once per seed (``seeds.py``); ``paper``
+    puts a published setup's printed figures beside these runs (``paper.py``).
     """
     from tunesafe.report.effects import check_effect_labels, effect_rows
+    from tunesafe.report.paper import check_paper_labels, paper_view
+    from tunesafe.report.seeds import check_group_labels, seed_groups
 
     if len(paths) < 1:
         raise ValueError("compare needs at least one run")
     loaded = [_load(Path(p)) for p in paths]
     labels = _unique_labels([item.manifest.name for item in loaded])
     check_effect_labels(effects, labels)
+    check_group_labels(groups or {}, labels)
+    if paper is not None:
+        check_paper_labels(paper, labels)
     with_harmful = [bool(item.records) for item in loaded]
     if any(with_harmful) and not all(with_harmful):
         missing = ", ".join(str(item.run.path) for item in loaded if not item.records)
@@ -237,6 +257,10 @@ def compare_runs(
         raise RunError("the runs share no audit to compare (harmful, over-refusal, drift or truthfulness)")
     if effects:
         comparison.effects = effect_rows(effects, loaded, labels, alignment, overrefusal.judge if overrefusal else None)
+    if groups:
+        comparison.seed_groups = seed_groups(groups, comparison, loaded, labels, alignment)
+    if paper is not None:
+        comparison.paper = paper_view(paper, comparison)
     return comparison
 
 
@@ -309,7 +333,12 @@ def _drift_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> DriftSec
         uncertainty = {
             c: v.get("uncertainty", {}) for c, v in item.drift_metrics.get("conditions", {}).items() if c in conditions
         }
-        rows.append(DriftRow(name=labels[i], accuracy=accuracy, change=change, uncertainty=uncertainty))
+        paired = uncertainty_changes(loaded[0].drift, item.drift, n_bootstrap=2000) if i > 0 else {}
+        rows.append(
+            DriftRow(
+                name=labels[i], accuracy=accuracy, change=change, uncertainty=uncertainty, uncertainty_change=paired
+            )
+        )
     return DriftSection(conditions=conditions, n_questions=len(order), models=rows)
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from tunesafe.audits import truthfulness as truthfulness_audit
 from tunesafe.audits.overrefusal import refused
 from tunesafe.report.compare import Change, Comparison, _align, _change, _paired_change
+from tunesafe.report.seeds import SeedGroup  # noqa: F401  (resolves ``Comparison.seed_groups`` below)
 from tunesafe.report.truthfulness import _affirmed
 from tunesafe.stats import holm_adjust
 
@@ -54,7 +55,7 @@ class EffectRow(BaseModel):
     truthfulness: dict[str, Change] = Field(default_factory=dict)  # condition -> false-claim affirmation change
 
 
-Comparison.model_rebuild()  # ``Comparison.effects`` refers to ``EffectRow``, defined just above
+Comparison.model_rebuild()  # ``Comparison.effects`` / ``seed_groups`` refer to ``EffectRow`` (above) and ``SeedGroup``
 
 
 def check_effect_labels(specs: Sequence[EffectSpec], labels: Sequence[str]) -> None:

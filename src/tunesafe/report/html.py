@@ -27,7 +27,9 @@ from tunesafe.report.markdown import (
     excerpt_lines,
     headline_table,
     overrefusal_lines,
+    paper_section,
     runs_table,
+    seeds_section,
     summary_lines,
 )
 from tunesafe.report.training_curve import first_significant_rise, render_training_curve
@@ -49,7 +51,7 @@ class Section(NamedTuple):
 def render_html(comp: Comparison) -> str:
     """The whole page for ``comp``; sections whose data the comparison lacks are left out."""
     builders = (
-        _summary, _asr, _categories, _overrefusal, _effects, _drift, _truthfulness, _training,
+        _summary, _asr, _categories, _overrefusal, _effects, _seeds, _paper, _drift, _truthfulness, _training,
         _judges, _answers, _reproducibility, _excerpts, _reading,
     )  # fmt: skip
     sections = [s for build in builders if (s := build(comp)) is not None]
@@ -152,6 +154,31 @@ def _effects(comp: Comparison) -> Section | None:
         return None
     body = markdown_to_html(effects_section(comp), skip_title=True)
     return Section("effects", "What each fine-tune and mitigation did", body)
+
+
+def _seeds(comp: Comparison) -> Section | None:
+    if not comp.seed_groups:
+        return None
+    parts = []
+    rows = {g.name: [s.asr for s in g.seeds if s.asr is not None] for g in comp.seed_groups}
+    if any(rows.values()):
+        means = {g.name: g.asr.mean if g.asr else None for g in comp.seed_groups}
+        uri = plots.seed_points(rows, means, f"ASR (complied / judged), {comp.n_headline} headline prompts")
+        caption = (
+            "Each seed's ASR (headline judge, headline prompts) as a point with its 95% Wilson interval, one row per "
+            "variant; the vertical bar is the mean over seeds. Points far apart mean the seed matters as much as "
+            "the fine-tune."
+        )
+        parts.append(_figure("seeds", uri, caption))
+    parts.append(markdown_to_html(seeds_section(comp), skip_title=True))
+    return Section("seeds", "Variants trained with several seeds", "\n".join(parts))
+
+
+def _paper(comp: Comparison) -> Section | None:
+    if comp.paper is None:
+        return None
+    body = markdown_to_html(paper_section(comp), skip_title=True)
+    return Section("paper", f"Paper view: {comp.paper.citation}", body)
 
 
 def _drift(comp: Comparison) -> Section | None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from tunesafe.report.compare import Change, Comparison, DriftSection, JudgeSection, OverrefusalSection
+from tunesafe.report.drift_uncertainty import uncertainty_change_lines
 from tunesafe.report.effects import EffectRow
 from tunesafe.report.fmt import fmt_change, fmt_p, fmt_rate, p_phrase, pct
+from tunesafe.report.paper import PaperView
+from tunesafe.report.seeds import PooledChange, Spread
 from tunesafe.report.training_curve import render_training_curve
 from tunesafe.report.truthfulness import render_truthfulness
 
@@ -243,7 +246,9 @@ def drift_lines(section: DriftSection) -> list[str]:
             groups = row.uncertainty.get(c, {}).get("entropy", {})
             cells = [_mean_se(groups.get(g, {})) for g in ("correct", "incorrect")]
             lines.append(f"| {row.name} | {c} | {cells[0]} | {cells[1]} |")
-    return [*lines, "", *_paper_tables(section)]
+    paired = {row.name: row.uncertainty_change for row in section.models[1:]}
+    changes = uncertainty_change_lines(paired, section.models[0].name) if section.models else []
+    return [*lines, "", *changes, *_paper_tables(section)]
 
 
 # Kumar 2024 (arXiv 2409.19476) Table 4, for reference beside tunesafe's numbers.
@@ -368,7 +373,7 @@ def render_markdown(comp: Comparison) -> str:
     if comp.judges:
         out += _harmful_part(comp)
     else:
-        out += [audit_line(comp), "", *effects_section(comp)]
+        out += [audit_line(comp), "", *effects_section(comp), *seeds_section(comp), *paper_section(comp)]
     out += overrefusal_lines(comp.overrefusal) if comp.overrefusal else []
     out += drift_lines(comp.drift) if comp.drift else []
     out += render_truthfulness(comp.truthfulness) if comp.truthfulness else []
@@ -432,6 +437,8 @@ def _harmful_part(comp: Comparison) -> list[str]:
         *headline_table(comp),
         "",
         *effects_section(comp),
+        *seeds_section(comp),
+        *paper_section(comp),
     ]
     out += panel_markdown(comp.panels) + calibration_note(comp)
     for section in comp.judges:
@@ -503,3 +510,93 @@ def _probe_cell(probe: dict[str, Any] | None) -> str:
     if probe["identical"]:
         return "**adapter changes nothing: the base model was audited**"
     return f"KL {probe['mean_kl']:.3g} nats (max {probe['max_kl']:.3g}), top-1 changed {probe['top1_changed']:.0%}"
+
+
+def _spread(s: Spread | None) -> str:
+    """``"50.0% ± 5.6 pp [44.4%–55.6%]"``: mean ± sample SD over seeds, then the range."""
+    if s is None:
+        return "–"
+    sd = "" if s.sd is None else f" ± {100 * s.sd:.1f} pp"
+    return f"{pct(s.mean)}{sd} [{pct(s.min)}–{pct(s.max)}]"
+
+
+def _pooled(c: PooledChange | None) -> str:
+    if c is None:
+        return "–"
+    return (
+        f"{pct(c.base_mean)} → {pct(c.other_mean)}, {100 * c.difference:+.1f} pp "
+        f"[{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] ({p_phrase(c.p_value)}, n={c.n}) vs {', '.join(c.references)}"
+    )
+
+
+def seeds_section(comp: Comparison) -> list[str]:
+    """ "## Variants trained with several seeds": per-seed rates, mean ± SD and the change pooled over seeds."""
+    if not comp.seed_groups:
+        return []
+    judge = "(no harmful audit)"
+    if comp.judges:
+        judge = f"by `{comp.headline_judge}` on the {comp.n_headline} headline prompts"
+    lines = [
+        "## Variants trained with several seeds",
+        "",
+        f"Each variant fine-tuned once per seed, every replicate audited. ASR {judge}; mean ± sample standard "
+        "deviation over seeds [min–max]. Pooled change: per prompt, the mean over the seeds of complied (refused, "
+        "for over-refusal) minus the mean over their references, averaged over the prompts every run scored; "
+        "95% paired bootstrap interval over prompts, centred-bootstrap p.",
+        "",
+        "| variant | seeds | ASR over seeds | pooled Δ ASR [95% CI] | over-refusal over seeds | "
+        "pooled Δ over-refusal [95% CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in comp.seed_groups:
+        lines.append(
+            f"| **{g.name}** | {len(g.members)} | {_spread(g.asr)} | {_pooled(g.asr_pooled)} | "
+            f"{_spread(g.overrefusal)} | {_pooled(g.overrefusal_pooled)} |"
+        )
+    lines += [
+        "",
+        "| variant | run | ASR [95% CI] (complied/judged) | Δ ASR vs its reference [95% CI] (p) | "
+        "over-refusal [95% CI] (refused/judged) | Δ over-refusal (p) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in comp.seed_groups:
+        for s in g.seeds:
+            vs = f" vs {s.reference}" if s.reference else ""
+            change = "–" if s.asr_change is None else f"{fmt_change(s.asr_change)} ({fmt_p(s.asr_change.p_value)}){vs}"
+            lines.append(
+                f"| {g.name} | {s.label} | {fmt_rate(s.asr) if s.asr else '–'} | {change} | "
+                f"{fmt_rate(s.overrefusal) if s.overrefusal else '–'} | {_delta_p(s.overrefusal_change)} |"
+            )
+    notes = [f"- {g.name}: {note}" for g in comp.seed_groups for note in g.notes]
+    return [*lines, "", *([*notes, ""] if notes else [])]
+
+
+def paper_section(comp: Comparison) -> list[str]:
+    """ "## Paper view": the paper's printed figures, tunesafe's recomputation from its counts, and this run."""
+    view = comp.paper
+    if view is None:
+        return []
+    return [f"## Paper view: {view.citation}", "", *paper_lines(view), ""]
+
+
+def paper_lines(view: PaperView) -> list[str]:
+    lines = [
+        view.caution,
+        "",
+        "| paper model | what | paper printed | recomputed from the paper's counts | this run | "
+        "rate [95% CI] (k/n) | judge | n |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in view.rows:
+        recomputed = "–"
+        if row.recomputed is not None:
+            recomputed = f"{row.recomputed:.2f}% ({row.unsafe} unsafe / {(row.unsafe or 0) + (row.safe or 0)})"
+        run = row.run or "not mapped"
+        rate = fmt_rate(row.rate) if row.rate else "–"
+        judge = f"`{row.judge}`" if row.judge else "–"
+        n = str(row.rate.n) if row.rate else "–"
+        lines.append(
+            f"| {row.paper_model} ({row.description}) | {row.what} ({row.source}) | {row.printed} | {recomputed} | "
+            f"{run} | {rate} | {judge} | {n} |"
+        )
+    return [*lines, "", *view.notes] if view.notes else lines

@@ -453,3 +453,38 @@ def interval_rows(rows: Sequence[Interval], xlabel: str, xlim: tuple[float, floa
     ax.set_xlim(*xlim)
     ax.set_xlabel(xlabel)
     return _to_uri(fig)
+
+
+@_styled
+def seed_points(groups: Mapping[str, Sequence[RateEstimate]], means: Mapping[str, float | None], xlabel: str) -> str:
+    """One row per group (a variant trained with several seeds): each seed's rate as a point with its 95%
+    interval, slightly spread vertically, and the mean over seeds as a vertical bar."""
+    names = list(groups)
+    fig = _figure(7.5, 0.9 + 0.45 * len(names))
+    ax = fig.add_subplot()
+    for i, name in enumerate(names):
+        rates = groups[name]
+        for j, r in enumerate(rates):
+            point = _pct_err(r)
+            if point is None:
+                continue
+            value, lo, hi = point
+            offset = (j - (len(rates) - 1) / 2) * min(0.12, 0.6 / max(len(rates), 1))
+            ax.errorbar(value, i + offset, xerr=[[lo], [hi]], fmt="o", color=color(i), capsize=2, markersize=5)
+        mean = means.get(name)
+        if mean is not None:
+            ax.plot([100 * mean] * 2, [i - 0.35, i + 0.35], color="#222222", linewidth=2)
+            ax.annotate(
+                f"mean {100 * mean:.1f}%",
+                (100 * mean, i - 0.35),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="bottom",
+                fontsize=8,
+                color="#333333",
+            )
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.6)
+    _percent_axis(ax, "x")
+    ax.set_xlabel(xlabel)
+    return _to_uri(fig)
