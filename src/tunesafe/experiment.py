@@ -36,6 +36,7 @@ from tunesafe.config import (
     TrainConfig,
     dump_config,
 )
+from tunesafe.report.paper import PaperSpec
 from tunesafe.results import RunDir, RunError
 from tunesafe.types import GenParams
 
@@ -129,6 +130,9 @@ class ExperimentConfig(_Strict):
     chunk_size: int = Field(32, ge=1)
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig settings shared by every fine-tune")
     variants: list[VariantSpec] = Field(default_factory=list)
+    paper: PaperSpec | None = Field(
+        None, description="the published setup this reproduces: {name: kumar2024 | qi2023, models: {paper key: model}}"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
@@ -153,6 +157,9 @@ class ExperimentConfig(_Strict):
         clashes = sorted({label for label in labels if labels.count(label) > 1})
         if clashes:
             raise ValueError(f"model names clash once seeds are expanded: {', '.join(clashes)}")
+        unknown = sorted(set((self.paper.models if self.paper else {}).values()) - {BASE, *labels})
+        if unknown:
+            raise ValueError(f"paper.models names {', '.join(unknown)}, not a model of this experiment")
         for key in ("name", "model", "data"):
             if key in self.train:
                 raise ValueError(f"train.{key} is set per variant (the base model and each variant's data)")
@@ -462,6 +469,8 @@ def run_experiment(
         root / "report",
         show_harmful=show_harmful,
         effects=[EffectSpec(**e) for e in plan.effects],
+        groups=experiment.groups() or None,
+        paper=experiment.paper,
     )
     return ExperimentResult(root=root, audits=audits, finetunes=finetunes, report=report)
 

@@ -107,10 +107,16 @@ def test_experiment_trains_audits_and_reports_once(
 
 def test_cli_run_writes_the_report(tiny_model_dir: Path, tmp_path: Path, placeholder_data: None) -> None:  # noqa: F811
     data = _experiment(tiny_model_dir, tmp_path / "gen.sqlite")
-    data["variants"] = data["variants"][:2]  # type: ignore[index]  # a prompt variant and one fine-tune
+    data["variants"] = data["variants"][:2]  # type: ignore[index]  # a prompt variant and one fine-tune, two seeds
+    data["variants"][1]["seeds"] = [1, 2]  # type: ignore[index]
+    data["paper"] = {"name": "kumar2024", "models": {"base": "base", "harmful": "harmful.seed1"}}
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(data))
     out = CliRunner().invoke(app, ["run", str(path), "-o", str(tmp_path / "exp"), "-q"])
     assert out.exit_code == 0, out.output
-    assert (tmp_path / "exp" / "report" / "report.md").is_file()
-    assert "Report:" in out.output
+    assert "Report:" in out.output and (tmp_path / "exp" / "report" / "report.html").is_file()
+    report = json.loads((tmp_path / "exp" / "report" / "report.json").read_text())
+    assert [g["members"] for g in report["seed_groups"]] == [["harmful.seed1", "harmful.seed2"]]
+    assert [r["paper_model"] for r in report["paper"]["rows"] if r["run"]] == ["base", "harmful"]
+    seeds = {RunDir(tmp_path / "exp" / f"finetune-harmful.seed{k}").manifest().seed for k in (1, 2)}
+    assert seeds == {1, 2}

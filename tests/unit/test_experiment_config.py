@@ -244,3 +244,12 @@ def test_seeds_expand_into_replicates_paired_seed_by_seed() -> None:
 def test_seed_settings_are_checked(data: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ExperimentConfig.model_validate(data)
+
+
+def test_paper_view_maps_the_papers_models_to_this_experiments() -> None:
+    exp = _experiment(paper={"name": "kumar2024", "models": {"base": "base", "harmful": "aoa"}})
+    assert exp.paper is not None and exp.paper.models["harmful"] == "aoa"
+    with pytest.raises(ValueError, match="paper.models names nope"):
+        _experiment(paper={"name": "kumar2024", "models": {"harmful": "nope"}})
+    with pytest.raises(ValueError, match="kumar2024 has no model 'tier9'"):
+        _experiment(paper={"name": "kumar2024", "models": {"tier9": "aoa"}})
