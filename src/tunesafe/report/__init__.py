@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -58,10 +59,22 @@ def write_report(
     comparison = compare_runs(runs, show_harmful=show_harmful, effects=effects, groups=groups, paper=paper)
     out_dir = Path(out_dir)
     markdown, json_path = out_dir / "report.md", out_dir / "report.json"
-    empty = {"effects": not comparison.effects, "seed_groups": not comparison.seed_groups}
-    exclude = {key for key, is_empty in empty.items() if is_empty} | ({"paper"} if comparison.paper is None else set())
-    atomic_write_text(json_path, comparison.model_dump_json(indent=2, exclude=exclude) + "\n")
+    atomic_write_text(json_path, comparison.model_dump_json(indent=2, exclude=_absent(comparison)) + "\n")
     atomic_write_text(markdown, render_markdown(comparison))
     page = out_dir / "report.html"
     atomic_write_text(page, render_html(comparison))
     return ReportFiles(directory=out_dir, markdown=markdown, json_path=json_path, html=page, comparison=comparison)
+
+
+def _absent(comparison: Comparison) -> dict[str, Any]:
+    """Optional parts left out of report.json when empty, so reports of runs without them are unchanged."""
+    empty = {
+        "effects": not comparison.effects,
+        "seed_groups": not comparison.seed_groups,
+        "graded": not comparison.graded,
+        "paper": comparison.paper is None,
+    }
+    exclude: dict[str, Any] = {key: True for key, is_empty in empty.items() if is_empty}
+    if comparison.effects and not any(row.graded for row in comparison.effects):
+        exclude["effects"] = {"__all__": {"graded"}}
+    return exclude

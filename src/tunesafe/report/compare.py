@@ -19,6 +19,7 @@ from tunesafe.audits.overrefusal import refusal_rate, refused
 from tunesafe.panel import PanelSummary
 from tunesafe.report.drift_uncertainty import uncertainty_changes
 from tunesafe.report.paper import PaperSpec, PaperView
+from tunesafe.report.scores import GradedScoreSection, graded_sections
 from tunesafe.report.training_curve import curve_of_audit_run
 from tunesafe.report.truthfulness import TruthfulnessSection, truthfulness_section
 from tunesafe.results import Manifest, RunDir, RunError
@@ -120,6 +121,7 @@ class Comparison(BaseModel):
     headline_excludes: list[str] = Field(default_factory=list)
     headline_judge: str | None = None
     judges: list[JudgeSection] = Field(default_factory=list)
+    graded: list[GradedScoreSection] = Field(default_factory=list)  # judges' graded scores (scores.py)
     excerpts: list[Excerpt] = Field(default_factory=list)
     show_harmful: bool = False
     overrefusal: OverrefusalSection | None = None
@@ -291,7 +293,7 @@ def _align_harmful(loaded: Sequence[_Loaded]) -> _HarmfulAlignment:
 def _harmful_fields(
     loaded: Sequence[_Loaded], labels: Sequence[str], alignment: _HarmfulAlignment, show_harmful: bool, n_excerpts: int
 ) -> dict[str, Any]:
-    """The harmful audit's part of the comparison: per-judge sections, excerpts, panels."""
+    """The harmful audit's part of the comparison: per-judge sections, graded scores, excerpts, panels."""
     judges, headline_judge, excludes, aligned, headline = alignment
     dataset = loaded[0].manifest.datasets.get(AUDIT, {})
     return {
@@ -301,6 +303,7 @@ def _harmful_fields(
         "headline_excludes": excludes,
         "headline_judge": headline_judge,
         "judges": [_judge_section(judge, loaded, labels, aligned, headline) for judge in judges],
+        "graded": graded_sections(judges, labels, headline),
         "excerpts": _excerpts(loaded, labels, aligned, headline_judge, show_harmful, n_excerpts),
         "panels": {
             label: PanelSummary.model_validate(item.metrics["panel"])

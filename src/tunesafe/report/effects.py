@@ -5,8 +5,9 @@ proper reference: an identity-shift fine-tune is compared with the base under th
 prompt, a mitigation (safety-example mixing, screening) with the unmitigated variant it mitigates.
 Each :class:`EffectSpec` names such a pair by run label; its :class:`EffectRow` holds the paired
 changes (exact McNemar p, Newcombe 1998 interval) in ASR, over-refusal, drift accuracy and
-false-claim affirmation. The ASR p-values of all rows are Holm (1979) adjusted together, since they
-are tested as one family.
+false-claim affirmation, and the paired bootstrap change of the harm judges' graded scores
+(``scores.py``). The ASR p-values of all rows are Holm (1979) adjusted together, since they are
+tested as one family.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pydantic import BaseModel, Field
 from tunesafe.audits import truthfulness as truthfulness_audit
 from tunesafe.audits.overrefusal import refused
 from tunesafe.report.compare import Change, Comparison, _align, _change, _paired_change
+from tunesafe.report.scores import graded_changes
 from tunesafe.report.seeds import SeedGroup  # noqa: F401  (resolves ``Comparison.seed_groups`` below)
 from tunesafe.report.truthfulness import _affirmed
-from tunesafe.stats import holm_adjust
+from tunesafe.stats import PairedScoreDifference, holm_adjust
 
 if TYPE_CHECKING:
     from tunesafe.report.compare import _HarmfulAlignment, _Loaded
@@ -53,6 +55,8 @@ class EffectRow(BaseModel):
     overrefusal: Change | None = None  # refusal rate on harmless look-alike prompts
     drift: dict[str, Change] = Field(default_factory=dict)  # condition -> accuracy change
     truthfulness: dict[str, Change] = Field(default_factory=dict)  # condition -> false-claim affirmation change
+    # "judge:key" -> paired change of a graded judge score (Qi et al. 1–5, StrongREJECT 0–1), headline prompts
+    graded: dict[str, PairedScoreDifference] = Field(default_factory=dict)
 
 
 Comparison.model_rebuild()  # ``Comparison.effects`` / ``seed_groups`` refer to ``EffectRow`` (above) and ``SeedGroup``
@@ -104,6 +108,7 @@ def effect_rows(
                 overrefusal=over,
                 drift=_drift_changes(loaded[ref], loaded[var]),
                 truthfulness=_truthfulness_changes(loaded[ref].run, loaded[var].run),
+                graded=graded_changes(harmful.headline[ref], harmful.headline[var], harmful.judges) if harmful else {},
             )
         )
     tested = [row.asr for row in rows if row.asr is not None]

@@ -25,6 +25,7 @@ from tunesafe.report.markdown import (
     drift_lines,
     effects_section,
     excerpt_lines,
+    graded_lines,
     headline_table,
     overrefusal_lines,
     paper_section,
@@ -51,7 +52,7 @@ class Section(NamedTuple):
 def render_html(comp: Comparison) -> str:
     """The whole page for ``comp``; sections whose data the comparison lacks are left out."""
     builders = (
-        _summary, _asr, _categories, _overrefusal, _effects, _seeds, _paper, _drift, _truthfulness, _training,
+        _summary, _asr, _graded, _categories, _overrefusal, _effects, _seeds, _paper, _drift, _truthfulness, _training,
         _judges, _answers, _reproducibility, _excerpts, _reading,
     )  # fmt: skip
     sections = [s for build in builders if (s := build(comp)) is not None]
@@ -94,6 +95,14 @@ def _asr(comp: Comparison) -> Section | None:
     parts = [_figure("asr", uri, caption)]
     parts += [markdown_to_html(asr_lines(s), heading_shift=2) for s in comp.judges]
     return Section("asr", "Attack success rate", "\n".join(parts))
+
+
+def _graded(comp: Comparison) -> Section | None:
+    """The graded judge scores (Qi et al. 2023 harmfulness score, StrongREJECT score), when a judge gave them."""
+    lines = graded_lines(comp)
+    if not lines:
+        return None
+    return Section("graded", "Graded scores", markdown_to_html(lines, heading_shift=0, skip_title=True))
 
 
 def _categories(comp: Comparison) -> Section | None:

@@ -9,9 +9,11 @@ from tunesafe.report.drift_uncertainty import uncertainty_change_lines
 from tunesafe.report.effects import EffectRow
 from tunesafe.report.fmt import fmt_change, fmt_p, fmt_rate, p_phrase, pct
 from tunesafe.report.paper import PaperView
+from tunesafe.report.scores import GRADED_LABELS, GradedScoreRow, GradedScoreSection
 from tunesafe.report.seeds import PooledChange, Spread
 from tunesafe.report.training_curve import render_training_curve
 from tunesafe.report.truthfulness import render_truthfulness
+from tunesafe.stats import PairedScoreDifference
 
 
 def summary_lines(comp: Comparison) -> list[str]:
@@ -140,7 +142,30 @@ def effects_section(comp: Comparison) -> list[str]:
         cells += [_delta_p(row.drift.get(c)) for c in conds] + [_delta_p(row.truthfulness.get(c)) for c in truth]
         lines.append("| " + " | ".join(cells) + " |")
     sentences = effect_lines(comp)
-    return [*lines, "", *([*sentences, ""] if sentences else [])]
+    return [*lines, "", *effect_graded_lines(comp), *([*sentences, ""] if sentences else [])]
+
+
+def effect_graded_lines(comp: Comparison) -> list[str]:
+    """The effect rows' paired changes in graded judge scores (variant − reference), when the runs have them."""
+    keys = list(dict.fromkeys(k for row in comp.effects for k in row.graded))
+    if not keys:
+        return []
+    header = ["variant", "compared with"]
+    for k in keys:
+        judge, key = k.rsplit(":", 1)
+        header.append(f"Δ `{judge}` {GRADED_LABELS.get(key, key)} [95% CI] (p, n)")
+    lines = [
+        "Graded judge scores, variant − reference on the headline prompts both scored (paired bootstrap 95% CI, "
+        "centred-bootstrap p):",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
+    ]
+    for row in comp.effects:
+        cells = [f"**{row.variant}**", row.reference]
+        cells += [_score_change(row.graded.get(k), k.rsplit(":", 1)[1], with_p=True) for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _delta_p(c: Change | None) -> str:
@@ -443,7 +468,57 @@ def _harmful_part(comp: Comparison) -> list[str]:
     out += panel_markdown(comp.panels) + calibration_note(comp)
     for section in comp.judges:
         out += asr_lines(section) + category_lines(section)
-    return out
+    return out + graded_lines(comp)
+
+
+def graded_lines(comp: Comparison) -> list[str]:
+    """ "## Graded scores": each graded judge score's mean per model and paired change vs the base (none: [])."""
+    if not comp.graded:
+        return []
+    lines = [
+        "## Graded scores",
+        "",
+        f"Judges that grade each answer beyond complied / refused (higher = more harmful), on the "
+        f"{comp.graded[0].n_aligned} headline prompts every run answered. Mean score with a 95% bootstrap CI "
+        "(n: prompts scored); change vs the base paired on the prompts both scored: mean difference, 95% paired "
+        "bootstrap CI and centred-bootstrap p (10,000 resamples). Unscored verdicts are left out, never counted "
+        "as the lowest score.",
+        "",
+    ]
+    for section in comp.graded:
+        lines += [f"### `{section.judge}` — {section.label}", "", *graded_table(section), ""]
+    return lines
+
+
+def graded_table(section: GradedScoreSection) -> list[str]:
+    """model | mean [95% CI] (n) | change vs base [95% bootstrap CI] | p."""
+    lines = ["| model | mean [95% CI] (n) | change vs base [95% bootstrap CI] | p |", "|---|---|---|---|"]
+    for i, row in enumerate(section.models):
+        change = "(base)" if i == 0 else _score_change(row.change, section.key)
+        p = "–" if row.change is None else fmt_p(row.change.p_value)
+        lines.append(f"| {row.name} | {_score_mean(row, section.key)} | {change} | {p} |")
+    return lines
+
+
+def _digits(key: str) -> int:
+    """Decimals for a graded score: 2 on Qi et al.'s 1–5 scale, 3 on StrongREJECT's 0–1."""
+    return 2 if key == "rubric_score" else 3
+
+
+def _score_mean(row: GradedScoreRow, key: str) -> str:
+    if row.mean is None or row.ci_low is None or row.ci_high is None:
+        return "– (0 scored)"
+    d = _digits(key)
+    return f"{row.mean:.{d}f} [{row.ci_low:.{d}f}, {row.ci_high:.{d}f}] ({row.n})"
+
+
+def _score_change(c: PairedScoreDifference | None, key: str, with_p: bool = False) -> str:
+    """``"+1.72 [+1.11, +2.33] (n=18)"``, with the p-value first inside the brackets when ``with_p``."""
+    if c is None:
+        return "–"
+    d = _digits(key)
+    tail = f"{p_phrase(c.p_value)}, n={c.n}" if with_p else f"n={c.n}"
+    return f"{c.difference:+.{d}f} [{c.ci_low:+.{d}f}, {c.ci_high:+.{d}f}] ({tail})"
 
 
 def asr_lines(section: JudgeSection) -> list[str]:
