@@ -21,22 +21,74 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EndpointSpec(_Strict):
+    """A served model behind an OpenAI-compatible ``/v1/chat/completions`` API (vLLM, llama.cpp
+    server, TGI, ...); see ``docs/endpoints.md``.
+
+    ``api_key_env`` is the *name* of the environment variable holding the key (the key itself never
+    goes into configs, manifests or logs; ``None``: no key sent). ``revision`` is a label to bump
+    when the deployment's weights change: with the served model name it is all the generation cache
+    knows of the model's identity.
+    """
+
+    base_url: str = Field(description="the API root, e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(description="the served model name (the request's `model` field)")
+    api_key_env: str | None = None
+    timeout_s: float = Field(120.0, gt=0)
+    max_concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(3, ge=0)
+    revision: str | None = None
+
+    @model_validator(mode="after")
+    def _http_url(self) -> EndpointSpec:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint.base_url must start with http:// or https://, got {self.base_url!r}")
+        return self
+
+
 class ModelSpec(_Strict):
     """Which model to run and how.
 
     ``source`` is a bundled model name (``tunesafe models``), a local HF directory, or
     ``hf:org/name`` (hub access needed). ``adapter`` is a LoRA adapter directory applied on top
-    without merging.
+    without merging. ``backend: openai`` talks to a served model described by ``endpoint``
+    (``source`` is then unused).
     """
 
     source: str = "qwen2.5-coder-0.5b-instruct"
     adapter: str | None = None
-    backend: Literal["hf", "scripted", "imported"] = "hf"  # imported: completions made elsewhere (no model)
+    # imported: completions made elsewhere (no model); openai: a served OpenAI-compatible endpoint
+    backend: Literal["hf", "scripted", "imported", "openai"] = "hf"
     batch_size: int = Field(8, ge=1)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
     system_prompt: str | None = None
+    endpoint: EndpointSpec | None = None
+
+    @model_validator(mode="after")
+    def _endpoint_for_openai(self) -> ModelSpec:
+        if self.backend == "openai" and self.endpoint is None:
+            raise ValueError("backend openai needs endpoint: {base_url: ..., model: ...}")
+        if self.backend != "openai" and self.endpoint is not None:
+            raise ValueError(f"endpoint applies to backend openai only, not {self.backend!r}")
+        if self.backend == "openai" and self.adapter is not None:
+            raise ValueError("backend openai cannot apply an adapter; serve the adapted model instead")
+        return self
+
+
+def without_absent_endpoints(data: Any) -> Any:
+    """A config dump with every ``endpoint: None`` of a model spec left out (recursively), so that
+    hashes of configs written before endpoints existed stay the same."""
+    if isinstance(data, dict):
+        return {
+            k: without_absent_endpoints(v)
+            for k, v in data.items()
+            if not (k == "endpoint" and v is None and "backend" in data)
+        }
+    if isinstance(data, list):
+        return [without_absent_endpoints(v) for v in data]
+    return data
 
 
 JudgeKind = Literal[
@@ -90,6 +142,8 @@ class JudgeSpec(_Strict):
             return self.name
         if self.model is None:
             return self.kind
+        if self.model.endpoint is not None:
+            return f"{self.kind}@{self.model.endpoint.model}"
         stem = Path(self.model.source.rstrip("/")).name or self.model.source
         return f"{self.kind}@{stem}"
 
@@ -411,6 +465,12 @@ class TrainConfig(_Strict):
         from tunesafe.train.presets import apply_preset
 
         return apply_preset(str(value["preset"]), value)
+
+    @model_validator(mode="after")
+    def _trainable_model(self) -> TrainConfig:
+        if self.model.backend != "hf":
+            raise ValueError(f"fine-tuning needs model weights (backend hf), not a {self.model.backend!r} model")
+        return self
 
 
 _C = TypeVar("_C", bound=BaseModel)

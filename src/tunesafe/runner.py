@@ -30,6 +30,7 @@ from tunesafe.config import (
     TruthfulnessAuditSpec,
     dump_config,
     load_config,
+    without_absent_endpoints,
 )
 from tunesafe.judges import Judge, JudgeInput, JudgePanel
 from tunesafe.judges.hygiene import apply_judges
@@ -49,7 +50,8 @@ def config_hash(config: AuditConfig) -> str:
     data["generation"] = config.generation.identity()
     # audits that are off leave no trace, so a new kind of audit does not change existing runs' hashes
     data["audits"] = {name: spec for name, spec in data["audits"].items() if spec is not None}
-    return sha256_obj(data)
+    # likewise a model (audited or judging) without an endpoint
+    return sha256_obj(without_absent_endpoints(data))
 
 
 def default_cache_path() -> Path:

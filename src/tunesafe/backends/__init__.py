@@ -17,7 +17,8 @@ __all__ = ["Backend", "BackendError", "load_backend"]
 
 
 def load_backend(spec: ModelSpec) -> Backend:
-    """Build the backend a ``ModelSpec`` describes (the model itself loads on first use).
+    """Build the backend a ``ModelSpec`` describes (the model itself loads on first use; a served
+    model, ``backend: openai``, is first contacted when its fingerprint is asked for).
 
     Raises:
         ValueError: for ``backend: scripted``, which is built in code (tests, docs), not from config.
@@ -36,6 +37,10 @@ def load_backend(spec: ModelSpec) -> Backend:
             threads=spec.threads,
             system_prompt=spec.system_prompt,
         )
+    if spec.backend == "openai":
+        from tunesafe.backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend.from_spec(spec)
     if spec.backend == "scripted":
         raise ValueError(
             "scripted backends are built in code (tunesafe.backends.scripted.ScriptedBackend, "

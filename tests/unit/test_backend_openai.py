@@ -1,0 +1,387 @@
+"""The OpenAI-compatible HTTP backend against a local fake server (stdlib ``ThreadingHTTPServer``, port 0)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.fakes import COMPLIANCE, REFUSAL, behaviors
+
+from tunesafe.backends import BackendError, load_backend
+from tunesafe.backends.base import supports_loglikelihood
+from tunesafe.backends.openai_compat import OpenAICompatBackend, entropy_lower_bound, token_id
+from tunesafe.config import AuditConfig, ConfigError, ModelSpec, TrainConfig, dump_config, load_config
+from tunesafe.runner import config_hash, run_audit
+from tunesafe.train.run import train_config_hash
+from tunesafe.types import GenParams
+
+SECRET = "sk-test-not-a-real-key-4242"
+COMPLY = {0, 1, 2, 3, 4}
+JUDGE_MODEL = "judge-model"
+
+
+class FakeServer:
+    """What the fake endpoint saw and how it should answer."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.lock = threading.Lock()
+        self.chat: list[dict[str, Any]] = []  # {"headers": ..., "body": ...} per chat request
+        self.models_calls = 0
+        self.fail_next: list[int] = []  # HTTP statuses for the next chat requests
+        self.models_status = 200
+        self.root = "/srv/models/fake-7b"
+        self.use_gate = False  # when on, "number 0" waits for "number 7": proves requests overlap
+        self.gate = threading.Event()
+        self.gate_opened: bool | None = None
+
+    def reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        content = body["messages"][-1]["content"]
+        if body["model"] == JUDGE_MODEL:
+            text = "Yes" if "Sure, here is" in content else "No"
+        else:
+            found = re.search(r"number (\d+)", content)
+            number = int(found.group(1)) if found else -1
+            if number == 0 and self.use_gate:
+                self.gate_opened = self.gate.wait(timeout=5)
+            elif number == 7:
+                self.gate.set()
+            text = COMPLIANCE if number in COMPLY else REFUSAL
+        tokens = text.split(" ")
+        finish = "length" if len(tokens) > body["max_tokens"] else "stop"
+        tokens = tokens[: body["max_tokens"]]
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": " ".join(tokens)}}
+        choice["finish_reason"] = finish
+        if body.get("logprobs"):
+            k = body["top_logprobs"]
+            tops = [math.log(0.5), math.log(0.25), math.log(0.125)][:k]
+            choice["logprobs"] = {
+                "content": [
+                    {
+                        "token": tok,
+                        "logprob": tops[0],
+                        "bytes": list(tok.encode()),
+                        "top_logprobs": [
+                            {"token": tok if i == 0 else f"token_id:{i + 6}", "logprob": lp}
+                            for i, lp in enumerate(tops)
+                        ],
+                    }
+                    for tok in tokens
+                ]
+            }
+        return {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [choice],
+            "usage": {"completion_tokens": len(tokens)},
+        }
+
+
+def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # a stuck client cannot hold a server thread forever
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+            pass
+
+        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            with fake.lock:
+                fake.models_calls += 1
+            if self.path != "/v1/models" or fake.models_status != 200:
+                self._send(fake.models_status if self.path == "/v1/models" else 404, {"error": "no"})
+                return
+            entries = [{"id": m, "object": "model", "created": fake.models_calls, "root": fake.root} for m in ("m",)]
+            self._send(200, {"object": "list", "data": entries})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with fake.lock:
+                fake.chat.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                status = fake.fail_next.pop(0) if fake.fail_next else 200
+            if status != 200:
+                self._send(status, {"error": {"message": "busy"}}, {"Retry-After": "0"} if status == 429 else None)
+                return
+            self._send(200, fake.reply(body))
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    fake = FakeServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    try:
+        yield fake
+    finally:
+        fake.gate.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def _backend(fake: FakeServer, **kwargs: Any) -> OpenAICompatBackend:
+    kwargs.setdefault("backoff_s", 0.01)
+    kwargs.setdefault("timeout_s", 10)
+    return OpenAICompatBackend(fake.url, "m", **kwargs)
+
+
+def _user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:  # a port just freed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+# -- requests and responses ---------------------------------------------------------------
+
+
+def test_request_body_carries_messages_system_prompt_and_decoding(server: FakeServer) -> None:
+    backend = _backend(server, system_prompt="Be brief.")
+    params = GenParams(max_new_tokens=7, temperature=0.7, top_p=0.9, seed=11)
+    out = backend.generate(
+        [_user("placeholder number 1"), [{"role": "system", "content": "Own."}, *_user("hi")]], params
+    )
+    assert [c.text for c in out] == [COMPLIANCE, "I'm sorry, but I can't help with"]  # 7 words, then 8 cut to 7
+    first, second = sorted(server.chat, key=lambda r: r["body"]["messages"][-1]["content"] != "placeholder number 1")
+    assert first["path"] == "/v1/chat/completions"
+    assert first["body"]["messages"] == [{"role": "system", "content": "Be brief."}, *_user("placeholder number 1")]
+    assert second["body"]["messages"] == [{"role": "system", "content": "Own."}, *_user("hi")]  # not doubled
+    assert {k: first["body"][k] for k in ("model", "max_tokens", "temperature", "top_p", "seed")} == {
+        "model": "m",
+        "max_tokens": 7,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "seed": 11,
+    }
+    assert "logprobs" not in first["body"] and "top_logprobs" not in first["body"]
+    assert out[0].finish_reason == "stop" and out[0].n_tokens == 7 and out[0].steps is None
+    assert out[1].finish_reason == "length" and out[1].n_tokens == 7
+
+
+def test_completions_come_back_in_order_under_concurrency(server: FakeServer) -> None:
+    done: list[int] = []
+    server.use_gate = True
+    conversations = [_user(f"placeholder number {i}") for i in range(8)]
+    out = _backend(server, max_concurrency=8).generate(conversations, GenParams(), progress=done.append)
+    assert server.gate_opened is True  # request 0 was still open when request 7 arrived
+    assert [c.text for c in out] == [COMPLIANCE if i in COMPLY else REFUSAL for i in range(8)]
+    assert sum(done) == 8 and len(server.chat) == 8
+
+
+def test_logprobs_are_requested_and_mapped_to_steps(server: FakeServer) -> None:
+    out = _backend(server).generate([_user("placeholder number 9")], GenParams(max_new_tokens=32, logprobs=2))
+    body = server.chat[0]["body"]
+    assert body["logprobs"] is True and body["top_logprobs"] == 2
+    steps = out[0].steps
+    assert steps is not None and len(steps) == len(REFUSAL.split(" ")) == out[0].n_tokens
+    step = steps[0]
+    assert step.token_id == -1 and step.top_ids == [-1, 7]  # ids unknown, except vLLM's token_id:<n> spelling
+    assert step.logprob == pytest.approx(math.log(0.5))
+    assert step.top_logprobs == pytest.approx([math.log(0.5), math.log(0.25)])
+    # listed: 0.5 ln 2 + 0.25 ln 4; unlisted mass 0.25 at most as likely as 0.25 → + 0.25 ln 4
+    assert step.entropy == pytest.approx(0.5 * math.log(2) + 0.5 * math.log(4))
+
+
+def test_entropy_lower_bound_is_exact_or_below_the_true_entropy() -> None:
+    def entropy(ps: list[float]) -> float:
+        return -sum(p * math.log(p) for p in ps)
+
+    top2 = [math.log(0.5), math.log(0.25)]
+    assert entropy_lower_bound(top2) == pytest.approx(entropy([0.5, 0.25, 0.25]))  # the rest is one token
+    assert entropy_lower_bound(top2) < entropy([0.5, 0.25, 0.125, 0.125])
+    assert entropy_lower_bound([0.0]) == 0.0
+    assert token_id("token_id:123") == 123 and token_id("hello") == -1 and token_id(None) == -1
+
+
+def test_missing_logprobs_in_the_response_is_an_error(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FakeServer, "reply", lambda self, body: {"choices": [{"message": {"content": "x"}}]})
+    with pytest.raises(BackendError, match="logprobs"):
+        _backend(server).generate([_user("hi")], GenParams(logprobs=3))
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def test_retries_on_500_and_429_then_succeeds(server: FakeServer) -> None:
+    server.fail_next = [500, 429, 503]
+    out = _backend(server, max_retries=3).generate([_user("placeholder number 1")], GenParams())
+    assert out[0].text == COMPLIANCE and len(server.chat) == 4
+
+
+def test_persistent_500_raises_naming_the_url_and_returns_nothing(server: FakeServer) -> None:
+    server.fail_next = [500] * 10
+    with pytest.raises(BackendError, match=re.escape(f"{server.url}/chat/completions") + ".*500") as err:
+        _backend(server, max_retries=1, max_concurrency=1).generate([_user("a"), _user("b")], GenParams())
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_client_error_is_not_retried(server: FakeServer) -> None:
+    server.fail_next = [400]
+    with pytest.raises(BackendError, match="400"):
+        _backend(server, max_retries=3).generate([_user("a")], GenParams())
+    assert len(server.chat) == 1
+
+
+def test_dead_endpoint_raises_backend_error_naming_the_url() -> None:
+    url = _dead_url()
+    backend = OpenAICompatBackend(url, "m", max_retries=1, backoff_s=0.01, timeout_s=2)
+    with pytest.raises(BackendError, match=re.escape(f"cannot reach {url}/chat/completions")) as err:
+        backend.generate([_user("a")], GenParams())
+    assert err.value.__cause__ is None and "\n" not in str(err.value)
+    with pytest.raises(BackendError, match=re.escape(f"cannot reach {url}/models")):
+        backend.fingerprint()
+
+
+# -- identity and secrets ------------------------------------------------------------------
+
+
+def test_fingerprint_follows_revision_and_served_root_and_is_asked_once(server: FakeServer) -> None:
+    base = _backend(server).fingerprint()
+    backend = _backend(server)
+    assert backend.fingerprint() == base and backend.fingerprint() == base
+    calls = server.models_calls
+    backend.fingerprint()
+    assert server.models_calls == calls  # memoised
+    assert _backend(server, revision="2").fingerprint() != base
+    assert _backend(server, system_prompt="x").fingerprint() != base
+    server.root = "/srv/models/other-7b"
+    assert _backend(server).fingerprint() != base
+
+
+def test_fingerprint_without_models_route_and_with_a_refused_key(server: FakeServer) -> None:
+    server.models_status = 404
+    assert len(_backend(server).fingerprint()) == 64  # a server without /models: name and revision only
+    server.models_status = 401
+    with pytest.raises(BackendError, match="401"):
+        _backend(server).fingerprint()
+
+
+def test_api_key_is_sent_as_bearer_and_never_shown(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNESAFE_TEST_KEY", SECRET)
+    spec = ModelSpec.model_validate(
+        {"backend": "openai", "endpoint": {"base_url": server.url, "model": "m", "api_key_env": "TUNESAFE_TEST_KEY"}}
+    )
+    backend = load_backend(spec)
+    assert isinstance(backend, OpenAICompatBackend) and backend.name == "openai:m"
+    backend.generate([_user("hi")], GenParams())
+    assert server.chat[0]["headers"]["Authorization"] == f"Bearer {SECRET}"
+    config = AuditConfig(model=spec)
+    shown = [repr(backend), backend.fingerprint(), dump_config(config), config.model_dump_json(), repr(vars(backend))]
+    assert not any(SECRET in text for text in shown)
+    assert "TUNESAFE_TEST_KEY" in dump_config(config)  # the variable's name is recorded, not its value
+    monkeypatch.delenv("TUNESAFE_TEST_KEY")
+    backend.generate([_user("hi")], GenParams())
+    assert "Authorization" not in server.chat[1]["headers"]
+
+
+def test_no_loglikelihood_over_http() -> None:
+    assert not supports_loglikelihood(OpenAICompatBackend("http://127.0.0.1:1/v1", "m"))
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def test_endpoint_validation() -> None:
+    endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}
+    spec = ModelSpec.model_validate({"backend": "openai", "endpoint": endpoint})
+    assert spec.endpoint is not None and spec.endpoint.api_key_env is None  # no key is sent unless named
+    assert spec.endpoint.max_concurrency == 8 and spec.endpoint.max_retries == 3 and spec.endpoint.timeout_s == 120
+    with pytest.raises(ValueError, match="needs endpoint"):
+        ModelSpec(backend="openai")
+    with pytest.raises(ValueError, match="backend openai only"):
+        ModelSpec.model_validate({"backend": "hf", "endpoint": endpoint})
+    with pytest.raises(ValueError, match="http"):
+        ModelSpec.model_validate({"backend": "openai", "endpoint": {**endpoint, "base_url": "127.0.0.1:8000"}})
+    with pytest.raises(ValueError, match="adapter"):
+        ModelSpec.model_validate({"backend": "openai", "endpoint": endpoint, "adapter": "some/dir"})
+    with pytest.raises(ConfigError, match="model.endpoint.api_key"):
+        load_config(AuditConfig, overrides=["model.backend=openai", "model.endpoint.base_url=http://h/v1",
+                                             "model.endpoint.model=m", "model.endpoint.api_key=oops"])  # fmt: skip
+
+
+def test_hashes_of_configs_without_endpoint_are_unchanged() -> None:
+    # values computed with the code before endpoints existed: existing runs must keep resuming
+    assert config_hash(AuditConfig()) == "dc98382091dd2aeb11415181509ab8455c17647dc8c86389df2d94f00557ec77"
+    assert train_config_hash(TrainConfig()) == "cc6388b9d8c2be09bd01b4f547da31dafcdfc97f40d0b4518a4dc234c1ae72fe"
+    judged = AuditConfig.model_validate(
+        {"audits": {"harmful": {"judges": ["keyword-extended", "qi-rubric@qwen2.5-coder-0.5b-instruct"]}}}
+    )
+    assert config_hash(judged) == "6b9845ce4f3a92253e4508dcd82160aa46f161ce61448db8dc3ef1c4201c0a19"
+    endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}
+    served = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}})
+    revised = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": {**endpoint, "revision": "2"}}})
+    assert len({config_hash(AuditConfig()), config_hash(served), config_hash(revised)}) == 3
+
+
+# -- end to end ----------------------------------------------------------------------------
+
+
+def _audit_config(fake: FakeServer, tmp_path: Path) -> AuditConfig:
+    endpoint = {"base_url": fake.url, "model": "m", "api_key_env": None}
+    judge_model = {"backend": "openai", "endpoint": {**endpoint, "model": JUDGE_MODEL}}
+    yes_no = {"kind": "harmbench-yesno", "name": "served-yesno", "model": judge_model}
+    return AuditConfig.model_validate(
+        {
+            "name": "served",
+            "model": {"backend": "openai", "endpoint": endpoint},
+            "audits": {"harmful": {"judges": ["keyword-extended", yes_no]}, "overrefusal": None},
+            "cache": {"path": str(tmp_path / "gen.sqlite")},
+            "chunk_size": 4,
+        }
+    )
+
+
+def test_run_audit_on_a_served_model_with_a_served_judge_and_cache(server: FakeServer, tmp_path: Path) -> None:
+    config = _audit_config(server, tmp_path)
+    run = run_audit(config, tmp_path / "run", behaviors=behaviors(10))
+    manifest = run.manifest()
+    assert manifest.status == "success" and manifest.info["backend"] == "openai:m"
+    assert len(manifest.fingerprints["model"]) == 64 and "judge:served-yesno" in manifest.fingerprints
+    records = sorted(run.records("harmful"), key=lambda r: r.sample_id)
+    assert [r.sample_id for r in records] == [f"b{i:02d}" for i in range(10)]
+    assert [r.completion.text == COMPLIANCE for r in records] == [i in COMPLY for i in range(10)]
+    assert [r.verdict("served-yesno").score for r in records] == [float(i in COMPLY) for i in range(10)]  # type: ignore[union-attr]
+    judges = run.metrics()["harmful"]["judges"]
+    for name in ("keyword-extended", "served-yesno"):
+        assert (judges[name]["asr"]["k"], judges[name]["asr"]["n"]) == (5, 9)  # b09 (copyright) out of the headline
+    requests = len(server.chat)
+    assert requests == 10 + 10  # ten generations, ten judge calls
+    again = run_audit(config, tmp_path / "again", behaviors=behaviors(10))
+    assert again.manifest().info["cache_misses"] == 0 and again.manifest().info["cache_hits"] == 10
+    assert len(server.chat) == requests  # completions and verdicts both served from the cache
+
+
+def test_a_served_judge_is_named_after_its_served_model_and_a_served_model_cannot_be_fine_tuned() -> None:
+    from tunesafe.config import JudgeSpec, TrainConfig
+
+    endpoint = {"base_url": "http://127.0.0.1:9/v1", "model": "guard-1b"}
+    judge = JudgeSpec.model_validate({"kind": "llamaguard", "model": {"backend": "openai", "endpoint": endpoint}})
+    assert judge.display_name == "llamaguard@guard-1b"
+    with pytest.raises(ValueError, match="fine-tuning needs model weights"):
+        TrainConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}})
