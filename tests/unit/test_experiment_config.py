@@ -169,7 +169,7 @@ def test_cli_validate_and_dry_run(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(app, ["validate", str(EXAMPLE), "-o", str(tmp_path / "x")])
     assert ok.exit_code == 0, ok.output
-    assert "valid (8 models)" in ok.output and "finetune identity-shift" in ok.output
+    assert "valid (7 models)" in ok.output and "finetune identity-shift" in ok.output
     dry = runner.invoke(app, ["run", str(EXAMPLE), "--dry-run", "-o", str(tmp_path / "x")])
     assert dry.exit_code == 0 and "audit    base" in dry.output
     assert not (tmp_path / "x").exists()  # nothing written by a dry run
