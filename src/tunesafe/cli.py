@@ -520,6 +520,25 @@ def gate(
         raise typer.Exit(1)
 
 
+def _print_summary(title: str, report: Any) -> None:
+    """The report's plain-language summary on the console, then where the report is."""
+    from tunesafe._util.console import console
+    from tunesafe.report.markdown import summary_lines
+
+    console.rule(title)
+    for line in summary_lines(report.comparison):
+        console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
+    console.print(f"Report: {report.html} (also {report.markdown.name})", highlight=False)
+
+
+def _print_plan(experiment: Any, root: Path) -> None:
+    from tunesafe.experiment import plan_costs, plan_experiment
+
+    plan = plan_experiment(experiment, root)
+    for line in [*plan.lines(), *plan_costs(experiment, plan)]:
+        typer.echo(line)
+
+
 ExperimentArg = Annotated[
     Path, typer.Argument(help="experiment YAML (see docs/experiments.md and examples/experiments/)")
 ]
@@ -539,23 +558,16 @@ def run_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Run an experiment: train each variant once, audit each model once, compare them in one report."""
-    from tunesafe._util.console import console
-    from tunesafe.experiment import load_experiment, plan_costs, plan_experiment, run_experiment
-    from tunesafe.report.markdown import summary_lines
+    from tunesafe.experiment import load_experiment, run_experiment
 
     cfg = load_experiment(experiment, list(set_))
     root = output or Path("runs") / cfg.name
     if dry_run:
-        plan = plan_experiment(cfg, root)
-        for line in [*plan.lines(), *plan_costs(cfg, plan)]:
-            typer.echo(line)
+        _print_plan(cfg, root)
         return
     reporter = _setup(log_level, quiet)
     result = run_experiment(cfg, root, reporter=reporter, show_harmful=show_harmful)
-    console.rule(f"tunesafe experiment {cfg.name}")
-    for line in summary_lines(result.report.comparison):
-        console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
-    console.print(f"Report: {result.report.html} (also {result.report.markdown.name})", highlight=False)
+    _print_summary(f"tunesafe experiment {cfg.name}", result.report)
 
 
 @app.command()
@@ -568,12 +580,10 @@ def validate(
     set_: SetOpt = [],  # noqa: B006
 ) -> None:
     """Check an experiment without touching a model: settings, variant references, and the plan."""
-    from tunesafe.experiment import load_experiment, plan_costs, plan_experiment
+    from tunesafe.experiment import load_experiment
 
     cfg = load_experiment(experiment, list(set_))
-    plan = plan_experiment(cfg, output or Path("runs") / cfg.name)
-    for line in [*plan.lines(), *plan_costs(cfg, plan)]:
-        typer.echo(line)
+    _print_plan(cfg, output or Path("runs") / cfg.name)
     typer.echo(f"{experiment}: valid ({1 + len(cfg.variants)} models)")
 
 
@@ -622,10 +632,8 @@ def demo(
     quiet: QuietOpt = False,
 ) -> None:
     """The whole experiment: audit base, fine-tune harmful and refusal variants, audit, compare."""
-    from tunesafe._util.console import console
     from tunesafe.config import apply_overrides
     from tunesafe.demo import DemoPlan, run_demo
-    from tunesafe.report.markdown import summary_lines
 
     reporter = _setup(log_level, quiet)
     plan = DemoPlan.quick() if quick else DemoPlan()
@@ -633,10 +641,7 @@ def demo(
     if quick:
         output = output.with_name(output.name + "-quick") if output == Path("runs/demo") else output
     result = run_demo(plan, output, reporter=reporter)
-    console.rule("tunesafe demo")
-    for line in summary_lines(result.report.comparison):
-        console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
-    console.print(f"Report: {result.report.html} (also {result.report.markdown.name})", highlight=False)
+    _print_summary("tunesafe demo", result.report)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -366,14 +366,7 @@ def bootstrap_mean_ci(
         raise ValueError("values must be finite")
     if n_resamples < 1:
         raise ValueError("n_resamples must be >= 1")
-    n = x.size
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
-    per_chunk = max(1, _BOOTSTRAP_CHUNK_CELLS // n)
-    for start in range(0, n_resamples, per_chunk):
-        stop = min(n_resamples, start + per_chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = x[idx].mean(axis=1)
+    means = _bootstrap_means(x, n_resamples, seed)
     alpha = 1.0 - confidence
     low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
     return (float(low), float(high))
