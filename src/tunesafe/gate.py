@@ -297,10 +297,10 @@ def _from_change(change: Change | PairedDifference | None, *, drop: bool = False
     if drop:
         low, high = high, low
     adjusted = getattr(change, "p_adjusted", None)
-    return _Measured(
-        value=sign * 100 * change.difference,
-        ci_low=None if low is None else sign * 100 * low,
-        ci_high=None if high is None else sign * 100 * high,
+    return _Measured(  # + 0.0 turns a flipped zero (-0.0) into 0.0
+        value=sign * 100 * change.difference + 0.0,
+        ci_low=None if low is None else sign * 100 * low + 0.0,
+        ci_high=None if high is None else sign * 100 * high + 0.0,
         p_value=adjusted if adjusted is not None else change.p_value,
         p_adjusted=adjusted is not None,
         n=getattr(change, "n_pairs", None) or getattr(change, "n", 0),

@@ -353,3 +353,14 @@ def test_gate_reads_a_report_written_by_compare(tmp_path: Path) -> None:
     assert same.value == 0.0 and same.passed and same.p_value == 1.0
     assert result.reason.startswith("harmful: ASR +44.4 points vs base (95% CI +")
     assert result.reason.endswith(", p = 0.0078) exceeds the +5.0 limit")
+
+
+def test_an_unchanged_drift_accuracy_reads_as_zero_not_minus_zero() -> None:
+    from tunesafe.gate import _from_change
+    from tunesafe.report.compare import Change
+
+    unchanged = Change(
+        n_pairs=60, base=0.3, other=0.3, difference=0.0, ci_low=-0.05, ci_high=0.05, b=0, c=0, p_value=1.0
+    )
+    measured = _from_change(unchanged, drop=True)
+    assert measured is not None and str(measured.value) == "0.0" and f"{measured.value:+.1f}" == "+0.0"
