@@ -156,7 +156,8 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Sequence[Sequenc
     gets its mark and a heavy outline."""
     import numpy as np
 
-    fig = _figure(min(2.6 + 1.5 * len(columns), 10), 1.0 + 0.5 * len(rows))
+    crowded = len(columns) > 4 or max((len(c) for c in columns), default=0) > 14  # long names overlap: slant them
+    fig = _figure(min(2.6 + 1.5 * len(columns), 10), 1.0 + 0.5 * len(rows) + (1.0 if crowded else 0.0))
     ax = fig.add_subplot()
     data = np.array([[np.nan if c.value is None else 100 * c.value for c in row] for row in cells], dtype=float)
     image = ax.imshow(data, cmap="YlOrRd", vmin=0, vmax=100, aspect="auto")
@@ -165,6 +166,10 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Sequence[Sequenc
         spine.set_visible(False)
     ax.set_xticks(range(len(columns)), columns)
     ax.xaxis.tick_top()
+    if crowded:
+        ax.tick_params(axis="x", labelrotation=30)
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("left")
     ax.set_yticks(range(len(rows)), rows)
     ax.tick_params(length=0)
     for i, row in enumerate(cells):
