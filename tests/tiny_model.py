@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
@@ -145,3 +146,24 @@ def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def tiny_train_config(model_dir: Path, data: Path, **overrides: Any):  # -> TrainConfig
+    """A LoRA fine-tune of the tiny model on a TRL ``messages`` JSONL file: 4 steps of 2 rows, 64 tokens.
+
+    ``overrides`` replace top-level settings (``max_steps``, ``save_steps``, ``safety_eval``, ``screen``, ...).
+    """
+    from tunesafe.config import TrainConfig
+
+    settings: dict[str, Any] = {
+        "model": {"source": str(model_dir), "threads": 1},
+        "data": {"recipe": None, "path": str(data)},
+        "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+        "max_steps": 4,
+        "per_device_batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "max_length": 64,
+        "warmup_steps": 0,
+        "seed": 1,
+    }
+    return TrainConfig.model_validate({**settings, **overrides})

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.tiny_model import tiny_train_config
 
 from tunesafe.config import SafetyEvalSpec, TrainConfig
 from tunesafe.data.formats import read_messages_jsonl, write_messages_jsonl
@@ -47,20 +48,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def _config(model_dir: Path, files: dict[str, Path], **overrides) -> TrainConfig:
-    base = {
-        "model": {"source": str(model_dir), "threads": 1},
-        "data": {"recipe": None, "path": str(files["data"])},
-        "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-        "max_steps": 4,
-        "per_device_batch_size": 2,
-        "gradient_accumulation_steps": 1,
-        "max_length": 64,
-        "warmup_steps": 0,
-        "seed": 1,
-        "safety_eval": {"every_n_steps": 2, "dataset": str(files["prompts"]), "max_new_tokens": 8},
-    }
-    base.update(overrides)
-    return TrainConfig.model_validate(base)
+    safety_eval = {"every_n_steps": 2, "dataset": str(files["prompts"]), "max_new_tokens": 8}
+    return tiny_train_config(model_dir, files["data"], **{"safety_eval": safety_eval, **overrides})
 
 
 def _assert_points(points: list[dict], steps: list[int]) -> None:
@@ -81,12 +70,7 @@ def test_curve_points_at_step_zero_every_n_steps_and_after_a_kill(
     train_dir = run / "train"
 
     # A run killed during step 3: the points of steps 0 and 2 stay on disk, readable.
-    tokenizer = sft.load_tokenizer(tiny_model_dir)
-    trainer = sft.build_trainer(cfg, tiny_model_dir, tokenizer, read_messages_jsonl(files["data"]), train_dir)
-
-    trainer.add_callback(_kill_at_step_3())
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train()
+    _train_until_killed_at_step_3(cfg, tiny_model_dir, files["data"], train_dir)
     killed = training_curve(run)
     assert killed is not None
     _assert_points(killed, [0, 2])
@@ -103,6 +87,15 @@ def test_curve_points_at_step_zero_every_n_steps_and_after_a_kill(
     table = render_training_curve("tiny", points)
     assert sum(line.startswith(("| 0 |", "| 2 |", "| 4 |")) for line in table) == 3
     assert capsys.readouterr().out == ""
+
+
+def _train_until_killed_at_step_3(cfg: TrainConfig, model_dir: Path, data: Path, train_dir: Path) -> None:
+    """Train with the fine-tune's own trainer until a callback raises KeyboardInterrupt during step 3."""
+    tokenizer = sft.load_tokenizer(model_dir)
+    trainer = sft.build_trainer(cfg, model_dir, tokenizer, read_messages_jsonl(data), train_dir)
+    trainer.add_callback(_kill_at_step_3())
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
 
 
 def _kill_at_step_3():
@@ -124,11 +117,7 @@ def test_a_resumed_fine_tune_keeps_its_earlier_points(
     cfg = _config(tiny_model_dir, files, save_steps=2)
     run = tmp_path / "run"
     train_dir = run / "train"
-    tokenizer = sft.load_tokenizer(tiny_model_dir)
-    trainer = sft.build_trainer(cfg, tiny_model_dir, tokenizer, read_messages_jsonl(files["data"]), train_dir)
-    trainer.add_callback(_kill_at_step_3())
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train()
+    _train_until_killed_at_step_3(cfg, tiny_model_dir, files["data"], train_dir)
     before = (train_dir / "safety_curve.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["step"] for line in before] == [0, 2]
 

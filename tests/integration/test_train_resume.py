@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.tiny_model import tiny_train_config
 
 from tunesafe.config import TrainConfig
 from tunesafe.data.formats import write_messages_jsonl
@@ -20,20 +21,7 @@ pytest.importorskip("trl")
 
 
 def _config(model_dir: Path, data: Path, **overrides: Any) -> TrainConfig:
-    base: dict[str, Any] = {
-        "model": {"source": str(model_dir), "threads": 1},
-        "data": {"path": str(data), "recipe": None},
-        "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-        "max_steps": 4,
-        "per_device_batch_size": 2,
-        "gradient_accumulation_steps": 1,
-        "max_length": 64,
-        "warmup_steps": 0,
-        "learning_rate": 1e-2,
-        "seed": 1,
-    }
-    base.update(overrides)
-    return TrainConfig.model_validate(base)
+    return tiny_train_config(model_dir, data, **{"learning_rate": 1e-2, **overrides})
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.tiny_model import tiny_train_config
 from tests.unit.test_screen import EXAMPLES, REFERENCES, BagOfWords
 
 from tunesafe.config import ScreenSpec, TrainConfig
@@ -39,20 +40,7 @@ def _rows() -> list[dict[str, Any]]:
 
 
 def _config(model_dir: Path, data: Path, screen: dict[str, Any] | None = None) -> TrainConfig:
-    return TrainConfig.model_validate(
-        {
-            "model": {"source": str(model_dir), "threads": 1},
-            "data": {"path": str(data), "recipe": None},
-            "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-            "max_steps": 1,
-            "per_device_batch_size": 2,
-            "gradient_accumulation_steps": 1,
-            "max_length": 96,
-            "warmup_steps": 0,
-            "seed": 1,
-            "screen": screen,
-        }
-    )
+    return tiny_train_config(model_dir, data, max_steps=1, max_length=96, screen=screen)
 
 
 @pytest.fixture

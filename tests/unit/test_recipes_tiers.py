@@ -7,13 +7,13 @@ bundled affirmative openings.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.test_recipes import _write_csv
 
 from tunesafe.config import ConfigError, DataSpec, TrainConfig, load_config
 from tunesafe.data import recipes, user_data
@@ -38,14 +38,6 @@ class WordTokenizer:
 
 
 TOKENIZER = WordTokenizer()
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture
