@@ -147,8 +147,22 @@ def matching_wheels(directory: Path, package: str, version: str) -> list[Path]:
     return found
 
 
-def pip_download(package: str, version: str, dest: Path, sha256: str) -> Path:
+def matching_sdists(directory: Path, package: str, version: str) -> list[Path]:
+    """Source distributions (``.tar.gz``) in ``directory`` of ``package`` at exactly ``version``."""
+    if not directory.is_dir():
+        return []
+    return [p for p in sorted(directory.glob("*.tar.gz")) if p.name.lower() in _sdist_names(package, version)]
+
+
+def _sdist_names(package: str, version: str) -> set[str]:
+    return {f"{normalize_name(package)}-{version}.tar.gz", f"{package.lower()}-{version}.tar.gz"}
+
+
+def pip_download(package: str, version: str, dest: Path, sha256: str, *, sdist: bool = False) -> Path:
     """Download ``package==version`` (wheel only, no dependencies) with pip and return the wheel's path.
+
+    With ``sdist`` the source distribution is downloaded instead (``--no-binary``; pip prepares its
+    metadata, which fetches its build requirements once).
 
     pip runs as ``sys.executable -m pip`` so its own configuration (index URL, find-links) applies.
     The wheel lands in a private temp folder under ``dest`` and is moved into ``dest`` only after
@@ -170,7 +184,7 @@ def pip_download(package: str, version: str, dest: Path, sha256: str) -> Path:
         "pip",
         "download",
         "--no-deps",
-        "--only-binary=:all:",
+        "--no-binary=:all:" if sdist else "--only-binary=:all:",
         "--disable-pip-version-check",
         "--no-input",
         "--dest",
@@ -190,11 +204,12 @@ def pip_download(package: str, version: str, dest: Path, sha256: str) -> Path:
                 f"It needs access to a package index (or set TUNESAFE_WHEELHOUSE to a folder holding the "
                 f"wheel).\n{detail}"
             )
-        wheels = matching_wheels(staging, package, version)
+        what = "source distribution" if sdist else "wheel"
+        wheels = (matching_sdists if sdist else matching_wheels)(staging, package, version)
         if not wheels:
             got = sorted(p.name for p in staging.iterdir())
-            raise AssetError(f"pip download of {package}=={version} produced no matching wheel (got {got})")
-        check_sha256(wheels[0], sha256, f"downloaded wheel {package}=={version}")
+            raise AssetError(f"pip download of {package}=={version} produced no matching {what} (got {got})")
+        check_sha256(wheels[0], sha256, f"downloaded {what} {package}=={version}")
         target = dest / wheels[0].name
         os.replace(wheels[0], target)
         record_verified(target, sha256)
