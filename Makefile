@@ -6,24 +6,50 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch; set TORCH_PIP_ARGS (e.g. an --index-url for CPU wheels) on machines
-# where plain PyPI would pull the CUDA build.
-TORCH_SPEC ?= torch==2.13.0
+PIP := $(PY) -m pip
+# pyproject.toml gives version ranges; constraints.txt pins the exact versions the demo and CI use.
+CONSTRAINTS := constraints.txt
+# torch is installed first, pinned by constraints.txt; set TORCH_PIP_ARGS (e.g. an --index-url for
+# CPU wheels) on machines where plain PyPI would pull the CUDA build. TORCH_SPEC may name a local
+# build of the pinned version (torch==2.13.0+cpu); another version means editing constraints.txt.
+TORCH_SPEC ?= $(shell sed -n 's/^\(torch==[^ ;#]*\).*/\1/p' $(CONSTRAINTS))
 TORCH_PIP_ARGS ?=
+# llama-cpp-python has no binary wheels on PyPI: its wheel is built from the sdist once per machine
+# (about 5 min on 2 cores) and kept here with the sdist (tunesafe reads the GGUF converters from it).
+LLAMA_WHEELHOUSE ?= $(HOME)/.cache/tunesafe-wheels
+LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python==\([^ ;#]*\).*/\1/p' $(CONSTRAINTS))
+LLAMA_SDIST := $(LLAMA_WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+# tunesafe finds the sdist's GGUF converters (LoRA adapters for the llama.cpp backend) there too.
+export TUNESAFE_WHEELHOUSE ?= $(LLAMA_WHEELHOUSE)
 STAMP := $(VENV)/.tunesafe-installed
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-quick test test-fast lint install clean
+.PHONY: demo demo-quick test test-fast lint install llama-wheel clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[train,dev]"
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c $(CONSTRAINTS) $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(MAKE) --no-print-directory llama-wheel
+	$(PIP) install -q -c $(CONSTRAINTS) --find-links $(LLAMA_WHEELHOUSE) -e ".[train,dev,llamacpp]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The llama-cpp-python sdist and the wheel built from it, in LLAMA_WHEELHOUSE; reused when present.
+llama-wheel:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	mkdir -p $(LLAMA_WHEELHOUSE)
+	test -f $(LLAMA_SDIST) || \
+		$(PIP) download -q --no-deps --no-binary :all: -d $(LLAMA_WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	@if ls $(LLAMA_WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "llama-cpp-python $(LLAMA_CPP_VERSION): reusing the wheel in $(LLAMA_WHEELHOUSE)"; \
+	else \
+		echo "llama-cpp-python $(LLAMA_CPP_VERSION): building its wheel once, about 5 min on 2 cores ($(LLAMA_WHEELHOUSE))"; \
+		CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(PIP) wheel -q --no-deps -w $(LLAMA_WHEELHOUSE) $(LLAMA_SDIST); \
+	fi
 
 demo: $(STAMP)
 	$(VENV)/bin/tunesafe demo $(DEMO_ARGS)

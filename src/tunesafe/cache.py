@@ -1,4 +1,5 @@
-"""Generation and verdict cache: SQLite, keyed by model *content*, messages and decoding parameters.
+"""Generation, log-likelihood and verdict cache: SQLite, keyed by model *content*, messages and
+decoding parameters (or the scored continuation).
 
 Verdicts are keyed by the judge's fingerprint (rules, prompt file hash, judge model content) and
 the exact prompt and completion it saw, so re-judging stored completions is instant and a changed
@@ -11,11 +12,12 @@ re-trained checkpoint at the same path would be served stale outputs).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.backends.base import (
@@ -23,6 +25,7 @@ from tunesafe.backends.base import (
     ContinuationScore,
     LoglikelihoodUnsupportedError,
     ProgressCallback,
+    describe_backend,
     supports_loglikelihood,
 )
 from tunesafe.judges.base import Judge, JudgeInput
@@ -44,6 +47,19 @@ def generation_key(fingerprint: str, messages: Conversation, params: GenParams) 
     )
 
 
+def loglikelihood_key(fingerprint: str, messages: Conversation, continuation: str) -> str:
+    """The key of a continuation's log-likelihood: the model's content, the conversation and the continuation."""
+    return sha256_obj(
+        {
+            "cache_version": CACHE_VERSION,
+            "kind": "loglikelihood",
+            "model": fingerprint,
+            "messages": messages,
+            "continuation": continuation,
+        }
+    )
+
+
 def verdict_key(judge_fingerprint: str, item: JudgeInput) -> str:
     return sha256_obj(
         {
@@ -56,7 +72,8 @@ def verdict_key(judge_fingerprint: str, item: JudgeInput) -> str:
 
 
 class GenerationCache:
-    """Key → Completion and key → Verdict stores in one SQLite file (WAL mode; every write is one transaction)."""
+    """Key → Completion, key → ContinuationScore and key → Verdict stores in one SQLite file (WAL mode;
+    every write is one transaction)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -69,6 +86,7 @@ class GenerationCache:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
         )
+        self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)")
         self._db.commit()
 
     def _get(self, table: str, keys: Sequence[str]) -> dict[str, str]:
@@ -92,6 +110,16 @@ class GenerationCache:
 
     def put_many(self, items: dict[str, Completion]) -> None:
         self._put("generations", {k: c.model_dump_json() for k, c in items.items()})
+
+    def get_scores(self, keys: Sequence[str]) -> dict[str, ContinuationScore]:
+        out = {}
+        for key, value in self._get("scores", keys).items():
+            row: dict[str, Any] = json.loads(value)
+            out[key] = ContinuationScore(logprob=float(row["logprob"]), n_tokens=int(row["n_tokens"]))
+        return out
+
+    def put_scores(self, items: dict[str, ContinuationScore]) -> None:
+        self._put("scores", {k: json.dumps({"logprob": s.logprob, "n_tokens": s.n_tokens}) for k, s in items.items()})
 
     def get_verdicts(self, keys: Sequence[str]) -> dict[str, Verdict]:
         return {k: Verdict.model_validate_json(v) for k, v in self._get("verdicts", keys).items()}
@@ -140,6 +168,8 @@ class CachedBackend(_Cached):
     ) -> None:
         super().__init__(inner, cache, mode)
         self.flush_every = flush_every
+        self.score_hits = 0
+        self.score_misses = 0
 
     def generate(
         self, conversations: Sequence[Conversation], params: GenParams, progress: ProgressCallback | None = None
@@ -167,10 +197,28 @@ class CachedBackend(_Cached):
         return supports_loglikelihood(self.inner)
 
     def loglikelihood(self, requests: Sequence[tuple[Conversation, str]]) -> list[ContinuationScore]:
-        """The wrapped backend's log-likelihoods, uncached."""
+        """The wrapped backend's log-likelihoods: cached ones served, only the misses scored (one call),
+        keyed by the model's content fingerprint, the conversation and the continuation."""
         if not supports_loglikelihood(self.inner):
             raise LoglikelihoodUnsupportedError(f"backend {self.name} cannot give log-likelihoods of continuations")
-        return self.inner.loglikelihood(requests)  # type: ignore[attr-defined]
+        keys = [loglikelihood_key(self.fingerprint(), conv, cont) for conv, cont in requests]
+        found = self.cache.get_scores(keys) if self.cache is not None else {}
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        self.score_hits += len(requests) - len(todo)
+        self.score_misses += len(todo)
+        if todo:
+            fresh = self.inner.loglikelihood([requests[i] for i in todo])  # type: ignore[attr-defined]
+            if len(fresh) != len(todo):
+                raise RuntimeError(f"backend {self.name} returned {len(fresh)} scores for {len(todo)} requests")
+            new = {keys[i]: score for i, score in zip(todo, fresh, strict=True)}
+            if self.cache is not None and self.mode == "read_write":
+                self.cache.put_scores(new)
+            found = {**found, **new}
+        return [found[k] for k in keys]
+
+    def describe(self) -> dict[str, Any]:
+        """The wrapped backend's ``describe()`` (``{}`` when it has none)."""
+        return describe_backend(self.inner)
 
     def close(self) -> None:
         self.inner.close()

@@ -80,11 +80,39 @@ def _guard(func: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from tunesafe import __version__
+
+        typer.echo(f"tunesafe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """What did this fine-tune do to the model's safety? Fine-tune, audit and compare chat models."""
+
+
 @app.command()
 @_guard
 def audit(
     config: ConfigArg = None,
-    model: Annotated[str | None, typer.Option(help="bundled name, local HF dir or hf:org/name")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="bundled name, local HF dir, hf:org/name, or openai:<served name> with --base-url"),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="API root of the server behind --model openai:<name> (default: $OPENAI_BASE_URL)"),
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="name of the variable holding the server's API key (default: none sent)")
+    ] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter dir (applied, not merged)")] = None,
     limit: Annotated[int | None, typer.Option(help="stratified subsample of prompts")] = None,
     dataset: Annotated[
@@ -113,12 +141,12 @@ def audit(
 ) -> None:
     """Audit one model: attack success rate per judge and category and over-refusal, with intervals;
     optionally knowledge drift and truthfulness (tune them with --set audits.drift.limit=200 and the like)."""
-    from tunesafe.config import AuditConfig, load_config
+    from tunesafe.config import AuditConfig, load_config, model_overrides
     from tunesafe.runner import run_audit
 
     reporter = _setup(log_level, quiet)
     overrides = list(set_)
-    overrides += [f"model.source={model}"] if model else []
+    overrides += model_overrides(model, base_url=base_url, api_key_env=api_key_env)
     overrides += [f"model.adapter={adapter}"] if adapter else []
     overrides += [f"audits.harmful.limit={limit}"] if limit else []
     overrides += [f"audits.harmful.dataset={dataset}"] if dataset else []

@@ -9,7 +9,10 @@ true and false claims, plainly and after a misleading preamble.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,15 +37,23 @@ from tunesafe.runner import run_audit
 from tunesafe.train.run import finetune_run, tuned_model_spec
 from tunesafe.types import GenParams
 
+logger = logging.getLogger(__name__)
+
 
 class DemoPlan(BaseModel):
-    """Sizes of the demo, chosen to finish in about 30 minutes on 2 CPU cores (Qwen) or a few (SmolLM2)."""
+    """Sizes of the demo, chosen to finish in about 30 minutes on 2 CPU cores (Qwen) or a few (SmolLM2).
+
+    Audits run on llama.cpp (the bundled GGUF; fine-tuned adapters converted to GGUF LoRAs), 2-3x
+    faster than transformers on a CPU, which pays for every HarmBench standard and contextual
+    behaviour; fine-tuning stays on TRL. ``backend: hf`` audits with transformers instead.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = "qwen2.5-coder-0.5b-instruct"
-    audit_limit: int = Field(80, ge=1)
-    subsets: list[str] = ["standard"]
+    backend: Literal["llamacpp", "hf"] = "llamacpp"
+    audit_limit: int | None = Field(None, ge=1, description="stratified HarmBench subsample (None: every behaviour)")
+    subsets: list[str] = ["standard", "contextual"]
     max_new_tokens: int = Field(40, ge=1)
     batch_size: int = Field(16, ge=1)
     n_train: int = Field(160, ge=1)
@@ -122,6 +133,16 @@ def _train_config(recipe: str, model: ModelSpec, plan: DemoPlan) -> TrainConfig:
     )
 
 
+def audit_backend(requested: str) -> str:
+    """``requested``, or ``hf`` when it is ``llamacpp`` and llama-cpp-python is not installed."""
+    if requested == "llamacpp" and importlib.util.find_spec("llama_cpp") is None:
+        logger.warning(
+            "llama-cpp-python is not installed (pip install 'tunesafe[llamacpp]'): auditing with transformers"
+        )
+        return "hf"
+    return requested
+
+
 def run_demo(
     plan: DemoPlan, root: Path, *, cache: CacheSpec | None = None, reporter: Reporter | None = None
 ) -> DemoResult:
@@ -129,12 +150,17 @@ def run_demo(
     reporter = reporter or NullReporter()
     cache = cache or CacheSpec()
     root = Path(root)
+    backend = audit_backend(plan.backend)
     base_model = ModelSpec(source=plan.model)
-    base = run_audit(_audit_config("base", base_model, plan, cache), root / "audit-base", reporter=reporter)
+    base = run_audit(
+        _audit_config("base", base_model.model_copy(update={"backend": backend}), plan, cache),
+        root / "audit-base",
+        reporter=reporter,
+    )
     audited: dict[str, RunDir] = {}
     for recipe in ("harmful-prefix", "refusal"):
         tuned = finetune_run(_train_config(recipe, base_model, plan), root / f"finetune-{recipe}", reporter=reporter)
-        spec = tuned_model_spec(tuned)
+        spec = tuned_model_spec(tuned).model_copy(update={"backend": backend})
         audited[recipe] = run_audit(
             _audit_config(recipe, spec, plan, cache), root / f"audit-{recipe}", reporter=reporter
         )

@@ -103,8 +103,8 @@ def divergence_probe(
     """Compare ``backend`` with its base model on ``prompts``; None when there is nothing to compare.
 
     With an adapter, the base is the same loaded model with the adapter disabled (one load). Without
-    one, ``base_source`` names a base model directory, loaded with the same dtype, device and system
-    prompt (a full fine-tune); without either, None.
+    one, ``base_source`` names a base model directory, loaded with the same dtype, device (map) and
+    system prompt (a full fine-tune); without either, None.
     """
     start = time.perf_counter()
     requests = list(prompts)
@@ -122,6 +122,7 @@ def divergence_probe(
             device=backend.device,
             threads=backend.threads,
             system_prompt=backend.system_prompt,
+            device_map=backend.device_map,
         )
         try:
             _require_same_tokens(backend, reference, requests)

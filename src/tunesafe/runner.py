@@ -17,7 +17,7 @@ from tunesafe._util.io import atomic_write_text
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.assets import cache_dir
 from tunesafe.audits import drift, harmful, overrefusal
-from tunesafe.backends.base import Backend, supports_loglikelihood
+from tunesafe.backends.base import Backend, loglikelihood_unavailable_reason, supports_loglikelihood
 from tunesafe.cache import CachedBackend, GenerationCache
 from tunesafe.calibration import NAME as CALIBRATION
 from tunesafe.calibration import judges_for, load_calibration
@@ -30,6 +30,7 @@ from tunesafe.config import (
     TruthfulnessAuditSpec,
     dump_config,
     load_config,
+    normalised_for_hash,
     without_absent_endpoints,
 )
 from tunesafe.judges import Judge, JudgeInput, JudgePanel
@@ -41,7 +42,8 @@ from tunesafe.types import Completion, GenParams, Sample, SampleRecord, Verdict
 logger = logging.getLogger(__name__)
 
 # Fields that change speed, not results: excluded from the hash that decides whether a run
-# directory can be resumed.
+# directory can be resumed. ``device_map`` (placement) is left out of every model spec and
+# ``dtype: auto`` hashes as float32 (``config.normalised_for_hash`` says why).
 _NON_SEMANTIC = {"cache": True, "chunk_size": True, "model": {"batch_size": True, "threads": True, "device": True}}
 
 
@@ -51,7 +53,7 @@ def config_hash(config: AuditConfig) -> str:
     # audits that are off leave no trace, so a new kind of audit does not change existing runs' hashes
     data["audits"] = {name: spec for name, spec in data["audits"].items() if spec is not None}
     # likewise a model (audited or judging) without an endpoint
-    return sha256_obj(without_absent_endpoints(data))
+    return sha256_obj(normalised_for_hash(without_absent_endpoints(data)))
 
 
 def default_cache_path() -> Path:
@@ -125,7 +127,7 @@ def run_audit(
             run.update_manifest(
                 status="success",
                 timings=watch.timings,
-                info={"cache_hits": cached.hits, "cache_misses": cached.misses, "backend": cached.name},
+                info=_backend_info(cached),
             )
         return run
     finally:
@@ -133,6 +135,18 @@ def run_audit(
             cache.close()
         if owned and cached is not None:
             cached.close()
+
+
+def _backend_info(cached: CachedBackend) -> dict[str, Any]:
+    """The manifest's ``info`` about the audited model: cache hits and misses, its name, what it says of
+    itself (``backend_info``: e.g. a served model's log-likelihood method) and log-likelihood cache use."""
+    info: dict[str, Any] = {"cache_hits": cached.hits, "cache_misses": cached.misses, "backend": cached.name}
+    described = cached.describe()
+    if described:
+        info["backend_info"] = described
+    if cached.score_hits or cached.score_misses:
+        info["loglik_cache_hits"], info["loglik_cache_misses"] = cached.score_hits, cached.score_misses
+    return info
 
 
 def _extend_with_added_audits(path: Path, config: AuditConfig) -> None:
@@ -252,14 +266,27 @@ def _truthfulness_audit(ctx: _Context, spec: TruthfulnessAuditSpec) -> dict[str,
             params=params,
             annotate=lambda s, c: {truthfulness.NAME: truthfulness.score(s, c)},
         )
-        if spec.loglik and supports_loglikelihood(ctx.backend):
+        margins, why = spec.loglik and supports_loglikelihood(ctx.backend), ""
+        if margins:
             with ctx.watch("loglikelihood"):
                 scored = truthfulness.add_margins(records, ctx.backend)  # type: ignore[arg-type]
             if scored != records:
                 ctx.run.replace_records(truthfulness.NAME, scored)
                 records = scored
+        elif spec.loglik:
+            why = loglikelihood_unavailable_reason(ctx.backend) or "no log-likelihood support"
+            logger.warning(
+                "truthfulness: %s cannot give log-likelihoods (%s); the log P(True) - log P(False) margins are left "
+                "out (a served model needs endpoint.chat_template, see docs/endpoints.md)",
+                ctx.backend.name,
+                why,
+            )
         with ctx.watch("aggregate"):
             metrics = truthfulness.aggregate(records, spec.conditions)
+        if spec.loglik:
+            metrics["loglik_margins"] = {"available": margins}
+            if not margins:
+                metrics["loglik_margins"]["reason"] = f"backend {ctx.backend.name}: {why}"
     if spec.multiple_choice is not None:
         questions, mc_info = multiple_choice.load_questions(spec.multiple_choice, spec.mc_limit, ctx.config.seed)
         ctx.run.update_manifest(datasets={multiple_choice.NAME: mc_info})
@@ -330,7 +357,8 @@ def _check_same_model(run: RunDir, fingerprint: str) -> None:
     if recorded is not None and recorded != fingerprint:
         raise RunError(
             f"{run.path} was produced by a model with different content (fingerprint "
-            f"{recorded[:12]} vs {fingerprint[:12]}); the weights changed — use a new output directory"
+            f"{recorded[:12]} vs {fingerprint[:12]}); the weights or their dtype changed (dtype auto is "
+            "bfloat16 or float16 on a GPU, float32 on CPU) — use a new output directory"
         )
     run.update_manifest(fingerprints={"model": fingerprint})
 

@@ -393,3 +393,136 @@ def test_logprob_steps_do_not_depend_on_the_batch(backend: HFBackend, tiny_model
         assert a.steps is not None and b.steps is not None
         assert [s.token_id for s in a.steps] == [s.token_id for s in b.steps]
         assert [s.logprob for s in a.steps] == pytest.approx([s.logprob for s in b.steps], abs=1e-4)
+
+
+# -- dtype auto and device_map ------------------------------------------------------------------
+
+
+def _cuda(monkeypatch: pytest.MonkeyPatch, *, available: bool, bf16: bool) -> None:
+    """Pretend this machine has a CUDA GPU (with or without native bfloat16); nothing is loaded on it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: available and bf16)
+
+
+def test_dtype_auto_is_float32_on_cpu(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cuda(monkeypatch, available=False, bf16=False)
+    hf = HFBackend(tiny_model_dir, batch_size=3, threads=1)
+    assert (hf.dtype, hf.resolved_dtype(), hf.resolved_device()) == ("auto", "float32", "cpu")
+    # what actually runs is fingerprinted: cached generations of dtype float32 runs stay valid
+    assert hf.fingerprint() == HFBackend(tiny_model_dir, dtype="float32").fingerprint()
+    assert hf.generate(CONVERSATIONS[:2], GREEDY) == HFBackend(tiny_model_dir, dtype="float32").generate(
+        CONVERSATIONS[:2], GREEDY
+    )
+    assert hf.model.dtype == torch.float32
+
+
+def test_dtype_auto_is_bfloat16_on_a_gpu_with_native_bf16(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cuda(monkeypatch, available=True, bf16=True)
+    hf = HFBackend(tiny_model_dir)
+    assert (hf.resolved_device(), hf.resolved_dtype()) == ("cuda", "bfloat16")
+    assert hf.fingerprint() == HFBackend(tiny_model_dir, dtype="bfloat16").fingerprint()
+    assert hf.fingerprint() != HFBackend(tiny_model_dir, dtype="float32").fingerprint()
+    # an explicit CPU device keeps float32 on the same machine
+    assert HFBackend(tiny_model_dir, device="cpu").resolved_dtype() == "float32"
+
+
+def test_dtype_auto_is_float16_on_an_older_gpu(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cuda(monkeypatch, available=True, bf16=False)
+    hf = HFBackend(tiny_model_dir)
+    assert hf.resolved_dtype() == "float16"
+    assert hf.fingerprint() == HFBackend(tiny_model_dir, dtype="float16").fingerprint()
+    assert HFBackend(tiny_model_dir, dtype="float32").resolved_dtype() == "float32"  # explicit wins
+
+
+def test_explicit_dtype_needs_no_torch_to_fingerprint(tiny_model_dir: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from tunesafe.backends.hf import HFBackend;"
+        f"HFBackend(Path({str(tiny_model_dir)!r}), dtype='float32', device='cpu').fingerprint();"
+        f"HFBackend(Path({str(tiny_model_dir)!r}), device='cpu').fingerprint();"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_device_map_goes_to_from_pretrained_and_the_model_is_not_moved(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    real = AutoModelForCausalLM.from_pretrained
+    seen: dict[str, object] = {}
+
+    def from_pretrained(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        kwargs.pop("device_map", None)  # placed on the CPU here, as accelerate would on a CPU-only machine
+        model = real(*args, **kwargs)
+
+        def moved(*a: object, **k: object) -> None:
+            raise AssertionError("a model placed by device_map must not be moved with .to()")
+
+        model.to = moved  # type: ignore[method-assign]
+        return model
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    spec = ModelSpec(source=str(tiny_model_dir), batch_size=3, device_map="auto", threads=1)
+    hf = load_backend(spec)
+    assert isinstance(hf, HFBackend) and hf.device_map == "auto"
+    # the fingerprint ignores placement: the same weights at the same dtype share cached text
+    assert hf.fingerprint() == HFBackend(tiny_model_dir).fingerprint()
+    completions = hf.generate(CONVERSATIONS[:3], GREEDY)
+    assert seen["device_map"] == "auto"
+    assert hf.resolved_device() == "cpu"  # where the inputs went: the input embeddings' device
+    monkeypatch.undo()
+    assert completions == HFBackend(tiny_model_dir, batch_size=3).generate(CONVERSATIONS[:3], GREEDY)
+
+
+def test_without_device_map_from_pretrained_gets_none(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoModelForCausalLM
+
+    real = AutoModelForCausalLM.from_pretrained
+    seen: dict[str, object] = {}
+
+    def from_pretrained(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    HFBackend(tiny_model_dir, device="cpu").load()
+    assert "device_map" not in seen and seen["dtype"] == torch.float32
+
+
+def test_inputs_go_to_the_input_embeddings_device() -> None:
+    from tunesafe.backends.hf import input_device
+
+    class Sharded:
+        device = torch.device("meta")  # the first parameter's device: not where the inputs go
+
+        def get_input_embeddings(self) -> torch.nn.Module:
+            return torch.nn.Embedding(4, 2)
+
+    class NoEmbeddings:
+        device = torch.device("cpu")
+
+        def get_input_embeddings(self) -> torch.nn.Module:
+            raise NotImplementedError
+
+    assert input_device(Sharded()) == torch.device("cpu")
+    assert input_device(NoEmbeddings()) == torch.device("cpu")
+
+
+def test_device_map_and_an_explicit_device_conflict(tiny_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="device_map"):
+        HFBackend(tiny_model_dir, device="cpu", device_map="auto")
+    with pytest.raises(ValueError, match="dtype"):
+        HFBackend(tiny_model_dir, dtype="half")
+
+
+def test_describe_names_the_precision_that_ran(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cuda(monkeypatch, available=False, bf16=False)
+    assert HFBackend(tiny_model_dir).describe() == {"dtype": "float32", "device": "cpu"}
+    _cuda(monkeypatch, available=True, bf16=True)
+    described = HFBackend(tiny_model_dir, device_map="auto").describe()
+    assert described == {"dtype": "bfloat16", "device": "cuda", "device_map": "auto"}

@@ -15,9 +15,19 @@ from typing import Any
 import pytest
 from tests.fakes import COMPLIANCE, REFUSAL, behaviors
 
+from tunesafe._util.hashing import sha256_obj
 from tunesafe.backends import BackendError, load_backend
-from tunesafe.backends.base import supports_loglikelihood
-from tunesafe.backends.openai_compat import OpenAICompatBackend, entropy_lower_bound, token_id
+from tunesafe.backends.base import ContinuationScore, LoglikelihoodUnsupportedError, supports_loglikelihood
+from tunesafe.backends.openai_compat import (
+    BACKEND_VERSION,
+    OpenAICompatBackend,
+    ScoredText,
+    check_alignment,
+    continuation_score,
+    entropy_lower_bound,
+    parse_scored_text,
+    token_id,
+)
 from tunesafe.config import AuditConfig, ConfigError, ModelSpec, TrainConfig, dump_config, load_config
 from tunesafe.runner import config_hash, run_audit
 from tunesafe.train.run import train_config_hash
@@ -42,6 +52,34 @@ class FakeServer:
         self.use_gate = False  # when on, "number 0" waits for "number 7": proves requests overlap
         self.gate = threading.Event()
         self.gate_opened: bool | None = None
+        self.refuse_methods: set[str] = set()  # log-likelihood methods answered with HTTP 400
+        self.misaligned = False  # echo lists each token with the next position's distribution
+
+    def score(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A ``/completions`` answer scoring ``prompt``: whitespace and words are tokens, each with
+        log-probability ``-0.5 * len(token)``, and one generated token " x" (greedy: the top one)."""
+        text = body["prompt"]
+        tokens = re.findall(r"\s+|[^\s]+", text)
+        values = [None] + [-0.5 * len(t) for t in tokens[1:]]
+        if body.get("echo") and "echo" not in self.refuse_methods:
+            offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens) + 1)]
+            tops: list[Any] = [None] + [{t: v} for t, v in zip(tokens[1:], values[1:], strict=True)]
+            tops.append({" x": -0.1, " y": -0.05} if self.misaligned else {" x": -0.1})
+            logprobs = {"tokens": [*tokens, " x"], "text_offset": offsets, "token_logprobs": [*values, -0.1]}
+            logprobs["top_logprobs"] = tops
+            choice = {"text": text + " x", "logprobs": logprobs, "finish_reason": "length"}
+            return {"choices": [choice], "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1}}
+        if body.get("prompt_logprobs") is not None and "prompt_logprobs" not in self.refuse_methods:
+            positions: list[Any] = [None]
+            for i, (token, value) in enumerate(zip(tokens[1:], values[1:], strict=True)):
+                positions.append(
+                    {
+                        str(100 + i): {"logprob": value, "rank": 5, "decoded_token": token},
+                        "7": {"logprob": -0.01, "rank": 1, "decoded_token": "z"},
+                    }
+                )
+            return {"choices": [{"text": " x", "prompt_logprobs": positions, "finish_reason": "length"}]}
+        return None  # the method is not supported: HTTP 400
 
     def reply(self, body: dict[str, Any]) -> dict[str, Any]:
         content = body["messages"][-1]["content"]
@@ -118,6 +156,10 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 status = fake.fail_next.pop(0) if fake.fail_next else 200
             if status != 200:
                 self._send(status, {"error": {"message": "busy"}}, {"Retry-After": "0"} if status == 429 else None)
+                return
+            if self.path == "/v1/completions":
+                scored = fake.score(body)
+                self._send(200 if scored else 400, scored or {"error": {"message": "unsupported"}})
                 return
             self._send(200, fake.reply(body))
 
@@ -304,6 +346,155 @@ def test_no_loglikelihood_over_http() -> None:
     assert not supports_loglikelihood(OpenAICompatBackend("http://127.0.0.1:1/v1", "m"))
 
 
+# -- log-likelihoods over HTTP -------------------------------------------------------------
+
+TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def _template_dir(tmp_path: Path, template: str = TEMPLATE, name: str = "served-model") -> str:
+    """An HF-style model folder holding only the served model's chat template."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": template, "eos_token": "<|end|>"}))
+    return str(folder)
+
+
+def _score(logprob: float, n_tokens: int) -> ContinuationScore:
+    return ContinuationScore(logprob=logprob, n_tokens=n_tokens)
+
+
+def test_without_a_chat_template_nothing_is_asked(server: FakeServer) -> None:
+    backend = _backend(server)
+    assert not supports_loglikelihood(backend) and backend.loglikelihood_method() is None
+    with pytest.raises(LoglikelihoodUnsupportedError, match="chat_template"):
+        backend.loglikelihood([(_user("q"), "True")])
+    assert backend.describe()["loglikelihood"] == {"method": None, "reason": "no endpoint.chat_template"}
+    assert server.chat == []
+
+
+def test_loglikelihood_by_echo_sums_the_continuations_tokens(server: FakeServer, tmp_path: Path) -> None:
+    backend = _backend(server, chat_template=_template_dir(tmp_path), system_prompt="S")
+    assert supports_loglikelihood(backend)
+    probe = server.chat[0]
+    assert probe["path"] == "/v1/completions" and len(server.chat) == 1
+    assert {k: probe["body"][k] for k in ("echo", "logprobs", "max_tokens", "temperature")} == {
+        "echo": True,
+        "logprobs": 1,
+        "max_tokens": 1,  # llama-cpp-python reads 0 as no limit
+        "temperature": 0.0,
+    }
+    requests = [(_user("q"), "True"), (_user("q"), "False"), (_user("q"), "The capital is Paris."), (_user("q"), "")]
+    # tokens of the fake: words and runs of whitespace, each -0.5 per character
+    assert backend.loglikelihood(requests) == [_score(-2.0, 1), _score(-2.5, 1), _score(-10.5, 7), _score(0.0, 0)]
+    prompts = sorted(r["body"]["prompt"] for r in server.chat[1:])
+    assert len(prompts) == 3 and "<|system|>\nS\n<|user|>\nq\n<|assistant|>\nTrue" in prompts
+    described = backend.describe()
+    assert described["loglikelihood"]["method"] == "echo" and described["loglikelihood"]["alignment"] == "aligned"
+    assert len(described["chat_template_sha256"]) == 64
+    assert len(server.chat) == 4  # the probe ran once
+
+
+def test_loglikelihood_falls_back_to_vllm_prompt_logprobs(server: FakeServer, tmp_path: Path) -> None:
+    server.refuse_methods = {"echo"}
+    backend = _backend(server, chat_template=_template_dir(tmp_path))
+    assert backend.loglikelihood_method() == "prompt_logprobs"
+    assert backend.loglikelihood([(_user("q"), "The capital is Paris.")]) == [_score(-10.5, 7)]
+    body = server.chat[-1]["body"]
+    assert body["prompt_logprobs"] == 1 and "echo" not in body and body["add_special_tokens"] is False
+
+
+def test_a_shifted_or_unsupported_server_gives_no_loglikelihoods(server: FakeServer, tmp_path: Path) -> None:
+    server.misaligned, server.refuse_methods = True, {"prompt_logprobs"}
+    backend = _backend(server, chat_template=_template_dir(tmp_path))
+    assert not supports_loglikelihood(backend)
+    reason = backend.describe()["loglikelihood"]["reason"]
+    assert "shifted" in reason and "prompt_logprobs: HTTP 400" in reason and server.url in reason
+    with pytest.raises(LoglikelihoodUnsupportedError, match="shifted"):
+        backend.loglikelihood([(_user("q"), "True")])
+    assert len(server.chat) == 2  # one probe per method, once
+
+
+def test_continuation_tokens_are_counted_back_from_the_end() -> None:
+    # tokens [0,5) [5,9) [9,9) (zero width: a special token the server prints as "") [9,13) [13,17)
+    scored = ScoredText(offsets=[0, 5, 9, 9, 13], logprobs=[None, -1.0, -2.0, -3.0, -4.0], end=17, generated=[])
+    assert continuation_score(scored, "abcdefgh") == _score(-7.0, 2)  # the zero-width token stays with the prompt
+    assert continuation_score(scored, "abcdef") == _score(-7.0, 2)  # [9,13) straddles the boundary 11: counted
+    assert continuation_score(scored, "ab") == _score(-4.0, 1)
+    with pytest.raises(ValueError, match="no log-probabilities"):
+        continuation_score(scored, "x" * 16)  # would take the first token, which has none
+    with pytest.raises(ValueError, match="not longer"):
+        continuation_score(scored, "x" * 17)
+
+
+def test_parse_echo_in_llama_cpp_pythons_shape() -> None:
+    # llama-cpp-python: a leading BOS left out, special tokens printed as "", offsets in that visible text
+    text = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nTrue"
+    tokens = ["user", "\n", "Hi", "", "\n", "", "assistant", "\n", "True", " x"]
+    offsets = [0, 4, 5, 7, 7, 8, 8, 17, 18, 22]
+    values: list[float | None] = [None, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -0.5, -0.25, -0.1]
+    tops: list[Any] = [None] * 9 + [{" x": -0.1}]
+    logprobs = {"tokens": tokens, "text_offset": offsets, "token_logprobs": values, "top_logprobs": tops}
+    data = {"choices": [{"text": text + " x", "logprobs": logprobs}], "usage": {"completion_tokens": 1}}
+    scored = parse_scored_text(data, "echo", text)
+    assert scored.end == 22 and continuation_score(scored, "True") == _score(-0.25, 1)
+    assert check_alignment(scored) == "aligned"
+    shifted = scored._replace(generated=[(-3.0, {" four": -0.01, ",": -3.0})])
+    with pytest.raises(ValueError, match="shifted"):
+        check_alignment(shifted)
+    assert check_alignment(scored._replace(generated=[])) == "unverified"  # nothing generated: cannot tell
+    with pytest.raises(ValueError, match="echo"):
+        parse_scored_text({"choices": [{"text": " x", "logprobs": logprobs}]}, "echo", text)
+
+
+def test_parse_prompt_logprobs_picks_the_prompts_own_token() -> None:
+    positions = [
+        None,
+        {"11": {"logprob": -0.2, "rank": 1, "decoded_token": "ab"}},  # the prompt token is the top one
+        {"12": {"logprob": -3.0, "rank": 4, "decoded_token": "cd"}, "9": {"logprob": -0.1, "rank": 1}},
+    ]
+    scored = parse_scored_text({"choices": [{"prompt_logprobs": positions}]}, "prompt_logprobs", "")
+    assert scored.logprobs == [None, -0.2, -3.0] and scored.end == 4
+    by_id = {"choices": [{"prompt_logprobs": positions, "prompt_token_ids": [1, 11, 9]}]}
+    assert parse_scored_text(by_id, "prompt_logprobs", "").logprobs == [None, -0.2, -0.1]
+    with pytest.raises(ValueError, match="prompt_logprobs"):
+        parse_scored_text({"choices": [{"text": "x"}]}, "prompt_logprobs", "")
+
+
+def test_chat_template_enters_the_fingerprint_only_when_set(server: FakeServer, tmp_path: Path) -> None:
+    before = {
+        "backend": "openai",
+        "version": BACKEND_VERSION,
+        "base_url": server.url,
+        "model": "m",
+        "revision": None,
+        "system_prompt": None,
+        "served": {"id": "m", "root": server.root},
+    }
+    assert _backend(server).fingerprint() == sha256_obj(before)  # as before chat_template existed
+    templated = _backend(server, chat_template=_template_dir(tmp_path)).fingerprint()
+    other = _backend(server, chat_template=_template_dir(tmp_path, TEMPLATE + " ", "other")).fingerprint()
+    assert len({sha256_obj(before), templated, other}) == 3
+    with pytest.raises(BackendError, match="endpoint.chat_template"):
+        _backend(server, chat_template=str(tmp_path / "missing.gguf")).fingerprint()
+
+
+def test_endpoint_chat_template_leaves_existing_hashes_alone(tmp_path: Path) -> None:
+    endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}
+    served = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}})
+    # computed with the code before endpoint.chat_template existed
+    assert config_hash(served) == "f6c4d9e7f257754203192bc51ffd62beabf1ea1258f1b5039a5f223fc1ecc1d3"
+    folder = _template_dir(tmp_path)
+    templated = AuditConfig.model_validate(
+        {"model": {"backend": "openai", "endpoint": {**endpoint, "chat_template": folder}}}
+    )
+    assert config_hash(templated) != config_hash(served)
+    backend = load_backend(templated.model)
+    assert isinstance(backend, OpenAICompatBackend) and backend.chat_template == folder
+
+
 # -- configuration -------------------------------------------------------------------------
 
 
@@ -370,6 +561,14 @@ def test_run_audit_on_a_served_model_with_a_served_judge_and_cache(server: FakeS
     judges = run.metrics()["harmful"]["judges"]
     for name in ("keyword-extended", "served-yesno"):
         assert (judges[name]["asr"]["k"], judges[name]["asr"]["n"]) == (5, 9)  # b09 (copyright) out of the headline
+    assert manifest.info["backend_info"] == {
+        "kind": "openai",
+        "base_url": server.url,
+        "model": "m",
+        "revision": None,
+        "chat_template": None,
+        "loglikelihood": {"method": None, "reason": "no endpoint.chat_template"},
+    }
     requests = len(server.chat)
     assert requests == 10 + 10  # ten generations, ten judge calls
     again = run_audit(config, tmp_path / "again", behaviors=behaviors(10))
@@ -385,3 +584,45 @@ def test_a_served_judge_is_named_after_its_served_model_and_a_served_model_canno
     assert judge.display_name == "llamaguard@guard-1b"
     with pytest.raises(ValueError, match="fine-tuning needs model weights"):
         TrainConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}})
+
+
+def test_truthfulness_margins_and_their_cache_on_a_served_model(server: FakeServer, tmp_path: Path) -> None:
+    endpoint = {"base_url": server.url, "model": "m", "chat_template": _template_dir(tmp_path)}
+    config = AuditConfig.model_validate(
+        {
+            "model": {"backend": "openai", "endpoint": endpoint},
+            "audits": {"harmful": None, "overrefusal": None, "truthfulness": {"limit": 2, "conditions": ["plain"]}},
+            "cache": {"path": str(tmp_path / "gen.sqlite")},
+        }
+    )
+    run = run_audit(config, tmp_path / "run")
+    truth, info = run.metrics()["truthfulness"], run.manifest().info
+    assert truth["loglik_margins"] == {"available": True}
+    assert truth["conditions"]["plain"]["loglik"]["prefers_true_claim"]["n"] == 2
+    assert all(r.metadata["truthfulness"]["margin"] == pytest.approx(0.5) for r in run.records("truthfulness"))
+    assert info["backend_info"]["loglikelihood"]["method"] == "echo"
+    assert (info["loglik_cache_hits"], info["loglik_cache_misses"]) == (0, 4 * 2)
+    scored = len([r for r in server.chat if r["path"] == "/v1/completions"])
+    again = run_audit(config, tmp_path / "again")  # a new run: completions and scores come from the cache
+    assert (again.manifest().info["loglik_cache_hits"], again.manifest().info["loglik_cache_misses"]) == (8, 0)
+    assert len([r for r in server.chat if r["path"] == "/v1/completions"]) == scored + 1  # the probe only
+
+
+def test_multiple_choice_on_a_server_that_cannot_score_stops_before_generating(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    server.refuse_methods = {"echo", "prompt_logprobs"}
+    mc_file = tmp_path / "mc.json"
+    options = {"choices": ["Paris", "Lyon"], "labels": [1, 0]}
+    mc_file.write_text(json.dumps([{"question": "Capital of France?", "mc1_targets": options, "mc2_targets": options}]))
+    endpoint = {"base_url": server.url, "model": "m", "chat_template": _template_dir(tmp_path)}
+    config = AuditConfig.model_validate(
+        {
+            "model": {"backend": "openai", "endpoint": endpoint},
+            "audits": {"harmful": None, "overrefusal": None, "truthfulness": {"multiple_choice": str(mc_file)}},
+            "cache": {"path": str(tmp_path / "gen.sqlite")},
+        }
+    )
+    with pytest.raises(LoglikelihoodUnsupportedError, match="echo: HTTP 400.*prompt_logprobs: HTTP 400"):
+        run_audit(config, tmp_path / "run")
+    assert [r["path"] for r in server.chat] == ["/v1/completions"] * 2  # the two probes, no generation

@@ -60,3 +60,50 @@ def test_train_data_needs_exactly_one_source() -> None:
     assert cfg.data.recipe is None and cfg.data.path == "x.jsonl"
     with pytest.raises(ConfigError, match="data.recipe"):
         load_config(TrainConfig, overrides=["data.recipe=poetry"])
+
+
+def test_dtype_defaults_to_auto_and_device_map_to_none() -> None:
+    from tunesafe.config import ModelSpec
+
+    spec = ModelSpec()
+    assert (spec.dtype, spec.device, spec.device_map) == ("auto", "auto", None)
+    assert load_config(AuditConfig, overrides=["model.device_map=auto"]).model.device_map == "auto"
+    with pytest.raises(ConfigError, match=r"model\.dtype"):
+        load_config(AuditConfig, overrides=["model.dtype=int8"])
+    with pytest.raises(ConfigError, match="leave device at auto"):
+        load_config(AuditConfig, overrides=["model.device_map=auto", "model.device=cuda:1"])
+    endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}
+    with pytest.raises(ValueError, match="backend hf only"):
+        ModelSpec.model_validate({"backend": "openai", "endpoint": endpoint, "device_map": "auto"})
+
+
+def test_a_float32_run_directory_keeps_resuming_under_dtype_auto(tmp_path: Path) -> None:
+    """Runs written before ``dtype: auto`` existed said ``dtype: float32`` (and had no device_map):
+    on CPU auto is float32, so their hash is the new default's and they resume."""
+    import yaml
+
+    from tunesafe.runner import config_hash
+    from tunesafe.train.run import train_config_hash
+
+    for cls, hash_of in ((AuditConfig, config_hash), (TrainConfig, train_config_hash)):
+        old = cls().model_dump(mode="json")
+        old["model"]["dtype"] = "float32"
+        del old["model"]["device_map"]
+        path = tmp_path / f"{cls.__name__}.yaml"
+        path.write_text(yaml.safe_dump(old))
+        written_before = load_config(cls, path)
+        assert written_before.model.dtype == "float32"
+        assert hash_of(written_before) == hash_of(cls())
+        sharded = load_config(cls, overrides=["model.device_map=auto"])
+        assert hash_of(sharded) == hash_of(cls())  # placement is not a result
+        half = load_config(cls, overrides=["model.dtype=bfloat16"])
+        assert hash_of(half) != hash_of(cls())
+    # the pinned default (tests/unit/test_backend_openai.py) is the float32 default of before
+    assert config_hash(AuditConfig()) == "dc98382091dd2aeb11415181509ab8455c17647dc8c86389df2d94f00557ec77"
+    judged = ["keyword-extended", "qi-rubric@qwen2.5-coder-0.5b-instruct"]
+    as_float32 = AuditConfig.model_validate(
+        {"audits": {"harmful": {"judges": [judged[0], {"kind": "qi-rubric", "model": {"dtype": "float32"}}]}}}
+    )
+    assert config_hash(as_float32) == config_hash(
+        AuditConfig.model_validate({"audits": {"harmful": {"judges": judged}}})
+    )

@@ -167,9 +167,14 @@ def test_scripted_backend_supports_loglikelihood_only_with_a_scorer() -> None:
 def test_cached_backend_forwards_loglikelihood(tmp_path: Path) -> None:
     cache = GenerationCache(tmp_path / "c.sqlite")
     try:
-        scored = CachedBackend(ScriptedBackend(scorer=lambda c, t: -1.5, fingerprint_salt="s"), cache)
+        inner = ScriptedBackend(scorer=lambda c, t: -1.5, fingerprint_salt="s")
+        scored = CachedBackend(inner, cache)
         assert supports_loglikelihood(scored)
         assert scored.loglikelihood([(user("q"), "a")]) == [ContinuationScore(logprob=-1.5, n_tokens=1)]
+        # cached by model content, conversation and continuation: only the new request reaches the model
+        again = CachedBackend(ScriptedBackend(scorer=lambda c, t: -1.5, fingerprint_salt="s"), cache)
+        assert again.loglikelihood([(user("q"), "a"), (user("q"), "b")]) == [ContinuationScore(-1.5, 1)] * 2
+        assert (again.score_hits, again.score_misses) == (1, 1) and again.inner.scored == [(user("q"), "b")]  # type: ignore[attr-defined]
         unscored = CachedBackend(ScriptedBackend(default="x"), cache)
         assert not supports_loglikelihood(unscored)
         with pytest.raises(LoglikelihoodUnsupportedError, match="cannot give log-likelihoods"):

@@ -444,13 +444,19 @@ def test_loglik_margins_measure_the_preamble_free_of_reply_bias(tmp_path: Path, 
     assert again.metrics()[truthfulness.NAME]["conditions"]["plain"]["loglik"] == plain
 
 
-def test_margins_are_skipped_without_loglikelihood_support(tmp_path: Path, trivia_file: Path) -> None:
+def test_margins_are_skipped_without_loglikelihood_support(
+    tmp_path: Path, trivia_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from tunesafe.runner import run_audit
 
     spec = TruthfulnessAuditSpec(dataset=str(trivia_file))
-    run = run_audit(
-        audit_config(tmp_path, spec),
-        tmp_path / "run",
-        backend=ScriptedBackend(responder=gullible, fingerprint_salt="g"),
-    )
-    assert "loglik" not in run.metrics()[truthfulness.NAME]["conditions"]["plain"]
+    with caplog.at_level("WARNING", logger="tunesafe.runner"):
+        run = run_audit(
+            audit_config(tmp_path, spec),
+            tmp_path / "run",
+            backend=ScriptedBackend(responder=gullible, fingerprint_salt="g"),
+        )
+    metrics = run.metrics()[truthfulness.NAME]
+    assert "loglik" not in metrics["conditions"]["plain"]
+    assert metrics["loglik_margins"]["available"] is False and "cannot give log-likelihoods" in caplog.text
+    assert "log-likelihood" in metrics["loglik_margins"]["reason"]

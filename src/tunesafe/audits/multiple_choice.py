@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from tunesafe._util.hashing import sha256_obj
-from tunesafe.backends.base import LoglikelihoodUnsupportedError, supports_loglikelihood
+from tunesafe.backends.base import (
+    LoglikelihoodUnsupportedError,
+    loglikelihood_unavailable_reason,
+    supports_loglikelihood,
+)
 from tunesafe.data.truthfulqa import MCQuestion, load_multiple_choice
 from tunesafe.results import RunDir
 from tunesafe.stats import rate, z_value
@@ -36,9 +40,11 @@ def require_loglikelihood(backend: object) -> None:
     """Raise :class:`LoglikelihoodUnsupportedError` unless ``backend`` can score continuations."""
     if not supports_loglikelihood(backend):
         name = getattr(backend, "name", type(backend).__name__)
+        reason = loglikelihood_unavailable_reason(backend)
         raise LoglikelihoodUnsupportedError(
-            f"backend {name} cannot give log-likelihoods of continuations, which multiple-choice scoring "
-            "needs; use a local Hugging Face model (backend: hf) or drop audits.truthfulness.multiple_choice"
+            f"backend {name} cannot give log-likelihoods of continuations{f' ({reason})' if reason else ''}, which "
+            "multiple-choice scoring needs; use a local Hugging Face model (backend: hf), give a served model its "
+            "endpoint.chat_template (docs/endpoints.md) or drop audits.truthfulness.multiple_choice"
         )
 
 

@@ -36,11 +36,16 @@ def load_backend(spec: ModelSpec) -> Backend:
             device=spec.device,
             threads=spec.threads,
             system_prompt=spec.system_prompt,
+            device_map=spec.device_map,
         )
     if spec.backend == "openai":
         from tunesafe.backends.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend.from_spec(spec)
+    if spec.backend == "llamacpp":
+        from tunesafe.backends.llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend.from_spec(spec)
     if spec.backend == "scripted":
         raise ValueError(
             "scripted backends are built in code (tunesafe.backends.scripted.ScriptedBackend, "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from tunesafe.types import Completion, Conversation, GenParams
 
@@ -79,6 +79,26 @@ def supports_loglikelihood(backend: object) -> bool:
     if not isinstance(backend, LoglikelihoodBackend):
         return False
     return bool(getattr(backend, "supports_loglikelihood", True))
+
+
+def describe_backend(backend: object) -> dict[str, Any]:
+    """What a backend tells its run's manifest about itself (``info.backend_info``).
+
+    Backends may define an optional ``describe() -> dict`` (plain JSON values) naming capabilities
+    found at run time, e.g. how a served model's log-likelihoods were scored; others give ``{}``.
+    """
+    describe = getattr(backend, "describe", None)
+    if not callable(describe):
+        return {}
+    info = describe()
+    return dict(info) if isinstance(info, dict) else {}
+
+
+def loglikelihood_unavailable_reason(backend: object) -> str | None:
+    """Why ``backend`` cannot score continuations, when its ``describe()`` says (``loglikelihood.reason``)."""
+    described = describe_backend(backend).get("loglikelihood")
+    reason = described.get("reason") if isinstance(described, dict) else None
+    return str(reason) if reason else None
 
 
 class LoglikelihoodUnsupportedError(BackendError):

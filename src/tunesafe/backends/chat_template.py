@@ -115,28 +115,34 @@ _STRING, _ARRAY = 8, 9
 @lru_cache(maxsize=8)
 def _read_header_cached(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
     with open(path, "rb") as handle:
+
+        def read(n: int) -> bytes:
+            data = handle.read(n)
+            if len(data) != n:
+                raise struct.error(f"the file ends {n - len(data)} byte(s) early")
+            return data
+
         if handle.read(4) != b"GGUF":
             raise ChatTemplateError(f"{path} is not a GGUF file")
-        version, _n_tensors, n_kv = struct.unpack("<IQQ", handle.read(20))
+        version, _n_tensors, n_kv = struct.unpack("<IQQ", read(20))
         if version < 2:
             raise ChatTemplateError(f"{path}: GGUF version {version} is not supported")
 
         def string() -> str:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            return handle.read(length).decode("utf-8", errors="replace")
+            (length,) = struct.unpack("<Q", read(8))
+            return read(length).decode("utf-8", errors="replace")
 
         def value(kind: int) -> Any:
             if kind == _STRING:
                 return string()
             if kind == _ARRAY:
-                item_kind, count = struct.unpack("<IQ", handle.read(12))
+                item_kind, count = struct.unpack("<IQ", read(12))
                 if item_kind in _SCALARS:
                     fmt = _SCALARS[item_kind]
-                    width = struct.calcsize(fmt)
-                    return [v[0] for v in struct.iter_unpack(fmt, handle.read(width * count))]
+                    return [v[0] for v in struct.iter_unpack(fmt, read(struct.calcsize(fmt) * count))]
                 return [value(item_kind) for _ in range(count)]
             fmt = _SCALARS[kind]
-            return struct.unpack(fmt, handle.read(struct.calcsize(fmt)))[0]
+            return struct.unpack(fmt, read(struct.calcsize(fmt)))[0]
 
         header: dict[str, Any] = {}
         for _ in range(n_kv):
@@ -171,6 +177,25 @@ def _token_str(token: Any) -> str:
     return token if isinstance(token, str) else ""
 
 
+def _generation_extension() -> Any:
+    """``{% generation %}...{% endgeneration %}`` (transformers' assistant-mask markers) rendered as their body."""
+    import jinja2
+    from jinja2.ext import Extension
+
+    class Generation(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser: Any) -> Any:
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return jinja2.nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+        def _body(self, caller: Any) -> str:
+            return caller()
+
+    return Generation
+
+
 @lru_cache(maxsize=16)
 def _compiled(template: str) -> Any:
     import jinja2
@@ -183,7 +208,9 @@ def _compiled(template: str) -> Any:
     def tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False):
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols, _generation_extension()]
+    )
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tunesafe._util.hashing import fingerprint_dir, sha256_obj
+from tunesafe._util.precision import DTYPE_CHOICES, resolve_device, resolve_dtype
 from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
 
@@ -45,8 +46,6 @@ logger = logging.getLogger(__name__)
 
 BACKEND_VERSION = 1
 """Bump when decoding semantics change: it is part of the fingerprint, so cached text is invalidated."""
-
-DTYPES = ("float32", "bfloat16", "float16")
 
 # Everything in a model's generation_config.json that could change which token is picked, reset to
 # the value that changes nothing. Values left as None would be filled in from the model's file.
@@ -160,16 +159,21 @@ class HFBackend:
     """A local Hugging Face causal LM (plus an optional, unmerged LoRA adapter) as a Backend.
 
     The model loads on first use (``generate``, ``model`` or ``tokenizer``), so a run served
-    entirely from the cache never loads it. ``fingerprint()`` reads files only.
+    entirely from the cache never loads it. ``fingerprint()`` reads files only (and, for ``dtype``
+    "auto", asks torch which device is there: no model is loaded).
 
     Args:
         model_dir: a transformers model directory with a tokenizer and a chat template.
         adapter_dir: a PEFT (LoRA) adapter directory applied on top, without merging.
         batch_size: conversations per ``generate`` call.
-        dtype: "float32", "bfloat16" or "float16".
+        dtype: "auto" (bfloat16 on a CUDA GPU that supports it, float16 on an older one, float32 on
+            CPU; see ``resolved_dtype``), "float32", "bfloat16" or "float16".
         device: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
         threads: torch CPU threads (``torch.set_num_threads``); None leaves torch's default.
         system_prompt: prepended as a system turn to conversations that have none.
+        device_map: passed to ``from_pretrained`` (accelerate): "auto" shards a model too large for
+            one GPU across all of them; ``device`` must then stay "auto". Inputs go to the device of
+            the input embeddings.
     """
 
     def __init__(
@@ -177,10 +181,11 @@ class HFBackend:
         model_dir: Path,
         adapter_dir: Path | None = None,
         batch_size: int = 8,
-        dtype: str = "float32",
+        dtype: str = "auto",
         device: str = "auto",
         threads: int | None = None,
         system_prompt: str | None = None,
+        device_map: str | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
@@ -189,11 +194,14 @@ class HFBackend:
             _require_file(self.adapter_dir, "adapter_config.json", "adapter")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if dtype not in DTYPE_CHOICES:
+            raise ValueError(f"dtype must be one of {DTYPE_CHOICES}, got {dtype!r}")
+        if device_map is not None and device != "auto":
+            raise ValueError(f"device_map {device_map!r} places the model itself; leave device at auto, not {device!r}")
         self.batch_size = batch_size
         self.dtype = dtype
         self.device = device
+        self.device_map = device_map
         self.threads = threads
         self.system_prompt = system_prompt
         adapter = f"+{self.adapter_dir.name}" if self.adapter_dir is not None else ""
@@ -202,12 +210,18 @@ class HFBackend:
         self._tokenizer: Any = None
         self._eos_ids: set[int] = set()
         self._pad_id: int = 0
+        self._input_device: Any = None
+        self._resolved_dtype: str | None = None
         self._fingerprint: str | None = None
 
     # -- identity ---------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """sha256 of the model files, the adapter files, dtype and system prompt (never paths)."""
+        """sha256 of the model files, the adapter files, the resolved dtype and system prompt (never paths).
+
+        The dtype is the one that runs (``resolved_dtype``), so "auto" and the dtype it stands for on
+        this machine share cached generations, and a run resumed at another precision is refused.
+        """
         if self._fingerprint is None:
             adapter = fingerprint_dir(self.adapter_dir) if self.adapter_dir is not None else None
             self._fingerprint = sha256_obj(
@@ -216,7 +230,7 @@ class HFBackend:
                     "version": BACKEND_VERSION,
                     "model": fingerprint_dir(self.model_dir),
                     "adapter": adapter,
-                    "dtype": self.dtype,
+                    "dtype": self.resolved_dtype(),
                     "system_prompt": self.system_prompt,
                 }
             )
@@ -245,23 +259,38 @@ class HFBackend:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         tokenizer = _load_tokenizer(self.model_dir)
-        model = _load_model(self.model_dir, self.adapter_dir, getattr(torch, self.dtype), self.resolved_device())
+        dtype = getattr(torch, self.resolved_dtype())
+        model = _load_model(self.model_dir, self.adapter_dir, dtype, self.resolved_device(), self.device_map)
         self._eos_ids = eos_token_ids(model.generation_config.eos_token_id, tokenizer.eos_token_id)
         if not self._eos_ids:
             raise BackendError(f"{self.model_dir}: no EOS token in the tokenizer or generation config")
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self._pad_id = int(tokenizer.pad_token_id)
+        self._input_device = input_device(model)
         self._tokenizer, self._model = tokenizer, model
-        logger.debug("loaded %s on %s (%s)", self.name, self.resolved_device(), self.dtype)
+        placement = f"device_map {self.device_map!r}" if self.device_map is not None else self.resolved_device()
+        logger.debug("loaded %s on %s (%s)", self.name, placement, self.resolved_dtype())
 
     def resolved_device(self) -> str:
-        """The concrete device: "auto" becomes "cuda" when available, else "cpu"."""
-        if self.device != "auto":
-            return self.device
-        import torch
+        """The concrete device: "auto" becomes "cuda" when available, else "cpu". With a ``device_map``
+        and the model loaded, the device its inputs go to (the input embeddings')."""
+        if self.device_map is not None and self._input_device is not None:
+            return str(self._input_device)
+        return resolve_device(self.device)
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    def resolved_dtype(self) -> str:
+        """The concrete dtype: "auto" becomes bfloat16 on a CUDA GPU with native bf16, float16 on an
+        older CUDA GPU, float32 on CPU (resolved once; cheap: no model is loaded)."""
+        if self._resolved_dtype is None:
+            self._resolved_dtype = resolve_dtype(self.dtype, resolve_device(self.device))
+        return self._resolved_dtype
+
+    def describe(self) -> dict[str, Any]:
+        """What a run manifest records of this backend (``info.backend_info``): the precision and the
+        placement that actually ran (the config may say only "auto")."""
+        placement = {"device_map": self.device_map} if self.device_map is not None else {}
+        return {"dtype": self.resolved_dtype(), "device": self.resolved_device(), **placement}
 
     # -- generation -------------------------------------------------------------------------
 
@@ -374,7 +403,7 @@ class HFBackend:
         if not use_adapter and self.adapter_dir is not None:
             switch = self._model.disable_adapter()
         results: dict[int, torch.Tensor] = {}
-        device = self._model.device
+        device = self._input_device
         with switch, torch.inference_mode():
             for batch in length_sorted_batches([len(r[1]) for r in rows], self.batch_size):
                 ids, mask = right_pad([rows[i][1] for i in batch], self._pad_id)
@@ -403,7 +432,7 @@ class HFBackend:
         import torch
 
         ids, mask = right_pad(sequences, self._pad_id)
-        device = self._model.device
+        device = self._input_device
         # logits at position t predict token t + 1: only the span of positions before continuation
         # tokens is projected onto the vocabulary, not the whole prompt
         first = min(len(prompt) for _, (prompt, _c) in members) - 1
@@ -438,7 +467,7 @@ class HFBackend:
         import torch
 
         ids, mask = left_pad(rows, self._pad_id)
-        device = self._model.device
+        device = self._input_device
         input_ids = torch.tensor(ids, dtype=torch.long, device=device)
         attention_mask = torch.tensor(mask, dtype=torch.long, device=device)
         with torch.inference_mode():
@@ -480,6 +509,7 @@ class HFBackend:
         """Drop the model and tokenizer and free their memory (a later ``generate`` reloads)."""
         self._model = None
         self._tokenizer = None
+        self._input_device = None
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
@@ -526,11 +556,25 @@ def _load_tokenizer(model_dir: Path) -> Any:
     return tokenizer
 
 
-def _load_model(model_dir: Path, adapter_dir: Path | None, dtype: torch.dtype, device: str) -> Any:
+def input_device(model: Any) -> torch.device:
+    """The device a model's input ids go to: its input embeddings'. With a ``device_map`` the layers
+    span several devices (accelerate's hooks move activations between them) and ``model.device``
+    names only the first parameter's."""
+    try:
+        return model.get_input_embeddings().weight.device
+    except (AttributeError, NotImplementedError):  # a model class without input embeddings to ask
+        return model.device
+
+
+def _load_model(
+    model_dir: Path, adapter_dir: Path | None, dtype: torch.dtype, device: str, device_map: str | None = None
+) -> Any:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True)
-    model.to(device)
+    placement = {"device_map": device_map} if device_map is not None else {}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True, **placement)
+    if device_map is None:  # a device_map has placed (and may have sharded) the weights already
+        model.to(device)
     if adapter_dir is not None:
         from peft import PeftModel
 

@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,7 @@ class LlamaCppBackend:
         adapter_identity: the content identity of the adapter the LoRA came from (its PEFT
             folder's fingerprint); the LoRA file's own hash when not given.
         batch_size: conversations decoded together.
-        threads: CPU threads (default: all cores).
+        threads: CPU threads (default: the cores this process may use).
         system_prompt: prepended as a system turn to conversations that have none.
         flash_attn: llama.cpp's flash attention (faster batched decoding on CPU; the last bits of
             the logits differ from the plain kernel, so near-ties can flip; part of the fingerprint).
@@ -201,8 +202,7 @@ class LlamaCppBackend:
         params.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
-        if self.threads is not None:
-            params.n_threads = params.n_threads_batch = self.threads
+        params.n_threads = params.n_threads_batch = self.threads or _available_cores()
         ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not ctx:
             raise BackendError(f"{self.name}: llama.cpp could not create a context of {params.n_ctx} tokens")
@@ -291,10 +291,12 @@ class LlamaCppBackend:
             if llama_cpp.llama_vocab_is_eog(self._vocab, token) or len(generated[seq]) >= params.max_new_tokens:
                 done[seq] = True
 
-        # prompts: every token in, logits only at each prompt's last token
-        entries = [(seq, pos, tok, pos == len(row) - 1) for seq, row in enumerate(rows) for pos, tok in enumerate(row)]
-        for seq, logits in self._decode_entries(ctx, entries):
-            pick(seq, logits)
+        # prompts one sequence at a time (llama.cpp splits a mixed batch per KV stream into small
+        # pieces), logits only at each prompt's last token
+        for seq, row in enumerate(rows):
+            entries = [(seq, pos, tok, pos == len(row) - 1) for pos, tok in enumerate(row)]
+            for seq_out, logits in self._decode_entries(ctx, entries):
+                pick(seq_out, logits)
         # one new token per unfinished sequence per step
         while not all(done):
             entries = [
@@ -442,6 +444,14 @@ def _llama_cpp() -> Any:
         llama_cpp.llama_backend_init()
         _llama_cpp._initialised = True  # type: ignore[attr-defined]
     return llama_cpp.llama_cpp
+
+
+def _available_cores() -> int:
+    """Cores this process may run on (llama.cpp's own default of 4 threads oversubscribes 2 cores)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _rng(seed: int) -> Any:

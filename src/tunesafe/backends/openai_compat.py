@@ -11,8 +11,12 @@ What HTTP cannot give, and how it is filled in:
 - **entropy** of the full next-token distribution: only the top-k log-probabilities come back, so
   ``TokenStep.entropy`` is a *lower bound*: the listed tokens' ``-p log p`` plus the unlisted mass
   ``r`` times ``-log p_min`` (no unlisted token is likelier than the least likely listed one).
-- **log-likelihoods of given continuations** (multiple-choice scoring): not supported; the class
-  has no ``loglikelihood`` method, so ``supports_loglikelihood`` is false.
+- **log-likelihoods of given continuations** (truthfulness margins, multiple-choice scoring): only
+  with ``chat_template`` (the served model's template, read from its GGUF or HF folder), rendered
+  here; the prompt plus continuation is then scored through ``/completions`` with ``echo`` and
+  ``logprobs`` (OpenAI's legacy API, llama-cpp-python's server, vLLM) or vLLM's ``prompt_logprobs``,
+  whichever one probe request finds working and correctly aligned (:meth:`loglikelihood_method`).
+  Without ``chat_template``, ``supports_loglikelihood`` is false.
 
 The API key is read from the environment variable named by ``api_key_env`` at each request and sent
 as ``Authorization: Bearer``; it is never stored on the object, in its ``repr`` or its fingerprint.
@@ -32,14 +36,15 @@ import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from http.client import HTTPException
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tunesafe._util.hashing import sha256_obj
-from tunesafe.backends.base import BackendError, ProgressCallback
+from tunesafe.backends.base import BackendError, ContinuationScore, LoglikelihoodUnsupportedError, ProgressCallback
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
 
 if TYPE_CHECKING:
+    from tunesafe.backends.chat_template import ChatTemplate
     from tunesafe.config import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,18 @@ _TOKEN_ID = re.compile(r"^token_id:(\d+)$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _NO_MODELS_ROUTE = {404, 405, 501}  # a server without a /models route
 
+LOGLIK_METHODS = ("echo", "prompt_logprobs")
+"""How a served model scores given text, in the order tried: ``/completions`` with ``echo`` and
+``logprobs`` (OpenAI's legacy API, llama-cpp-python's server, vLLM), then vLLM's ``prompt_logprobs``."""
+PROBE_CONVERSATION: Conversation = [{"role": "user", "content": "Count from one to ten in words."}]
+PROBE_CONTINUATION = "One, two, three,"
+"""The probe request: a continuation after which the next token is all but certain (not an end of turn)."""
+ALIGNMENT_TOLERANCE = 1e-3
+"""Greedy token's log-probability vs the largest listed one (nats): equal when the server's log-probabilities
+are aligned with their tokens."""
+# sampling settings that keep the probe's greedy token the raw argmax (llama.cpp's and vLLM's names)
+_NEUTRAL = {"temperature": 0.0, "top_p": 1.0, "repeat_penalty": 1.0, "repetition_penalty": 1.0}
+
 
 class OpenAICompatBackend:
     """Generates with a model served behind ``<base_url>/chat/completions``.
@@ -73,6 +90,8 @@ class OpenAICompatBackend:
         revision: a label bumped when the deployment's weights change (part of the fingerprint).
         system_prompt: prepended as a system turn to conversations that have none (as ``HFBackend``).
         backoff_s: first backoff delay; doubles per retry, at most 30 s.
+        chat_template: where the served model's chat template is read from (a ``.gguf`` file, a
+            Hugging Face model folder or a bundled model name); enables :meth:`loglikelihood`.
     """
 
     def __init__(
@@ -87,6 +106,7 @@ class OpenAICompatBackend:
         revision: str | None = None,
         system_prompt: str | None = None,
         backoff_s: float = 1.0,
+        chat_template: str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -101,8 +121,11 @@ class OpenAICompatBackend:
         self.revision = revision
         self.system_prompt = system_prompt
         self.backoff_s = backoff_s
+        self.chat_template = chat_template
         self.name = f"openai:{model}"
         self._fingerprint: str | None = None
+        self._template: ChatTemplate | None = None
+        self._loglik: dict[str, Any] | None = None  # the probe's finding, once probed
         host = urlsplit(self.base_url).hostname or ""
         # a local server is reached directly, whatever proxy the environment names
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if host in _LOOPBACK else None
@@ -122,6 +145,7 @@ class OpenAICompatBackend:
             max_retries=endpoint.max_retries,
             revision=endpoint.revision,
             system_prompt=spec.system_prompt,
+            chat_template=endpoint.chat_template,
         )
 
     def __repr__(self) -> str:
@@ -133,24 +157,27 @@ class OpenAICompatBackend:
     # -- identity ---------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """sha256 of base URL, served model name, revision, system prompt and the server's ``/models`` entry.
+        """sha256 of base URL, served model name, revision, system prompt and the server's ``/models`` entry,
+        and of the chat template's content when ``chat_template`` is set (left out otherwise, so
+        fingerprints made before it existed stay the same).
 
         The entry (id, root, parent, meta: e.g. vLLM's model path, llama.cpp's parameter count and
         file size) is asked for once; a server without ``/models`` leaves it out. An unreachable
         server raises ``BackendError``, so a run never records a fingerprint made without it.
         """
         if self._fingerprint is None:
-            self._fingerprint = sha256_obj(
-                {
-                    "backend": "openai",
-                    "version": BACKEND_VERSION,
-                    "base_url": self.base_url,
-                    "model": self.model,
-                    "revision": self.revision,
-                    "system_prompt": self.system_prompt,
-                    "served": self._served_entry(),
-                }
-            )
+            identity: dict[str, Any] = {
+                "backend": "openai",
+                "version": BACKEND_VERSION,
+                "base_url": self.base_url,
+                "model": self.model,
+                "revision": self.revision,
+                "system_prompt": self.system_prompt,
+                "served": self._served_entry(),
+            }
+            if self.chat_template is not None:
+                identity["chat_template"] = self.template().identity()
+            self._fingerprint = sha256_obj(identity)
         return self._fingerprint
 
     def _served_entry(self) -> dict[str, Any] | None:
@@ -231,6 +258,176 @@ class OpenAICompatBackend:
             return parse_completion(data, want_logprobs=params.logprobs is not None)
         except (KeyError, IndexError, TypeError, ValueError) as err:
             raise BackendError(f"{url} answered an unexpected response ({type(err).__name__}: {err})") from None
+
+    # -- log-likelihood ---------------------------------------------------------------------
+
+    def template(self) -> ChatTemplate:
+        """The served model's chat template, read once from ``chat_template``.
+
+        Raises:
+            LoglikelihoodUnsupportedError: no ``chat_template`` is set.
+            BackendError: the template cannot be read from it.
+        """
+        if self.chat_template is None:
+            raise LoglikelihoodUnsupportedError(
+                f"backend {self.name} has no endpoint.chat_template: log-likelihoods need the served model's "
+                "chat template (a .gguf, an HF model folder or a bundled model name), see docs/endpoints.md"
+            )
+        if self._template is None:
+            from tunesafe.backends.chat_template import ChatTemplate
+
+            try:
+                self._template = ChatTemplate.from_source(self.chat_template)
+            except (ValueError, OSError, KeyError) as err:
+                raise BackendError(f"endpoint.chat_template {self.chat_template!r}: {err}") from None
+        return self._template
+
+    @property
+    def supports_loglikelihood(self) -> bool:
+        """Whether continuations can be scored: ``chat_template`` is set and the server passed the probe
+        (asked once; a server that cannot be reached raises ``BackendError``)."""
+        return self.loglikelihood_method() is not None
+
+    def loglikelihood_method(self) -> str | None:
+        """How this server scores text: the first of :data:`LOGLIK_METHODS` that answers the probe
+        correctly, or None (no ``chat_template``, or neither works: ``describe()`` says why).
+
+        The probe scores :data:`PROBE_CONTINUATION` after :data:`PROBE_CONVERSATION` (one tiny request per
+        method tried, at most two, once per backend). For ``echo`` it also checks that the
+        log-probabilities belong to the tokens they are listed with: with greedy decoding the generated
+        token's log-probability must be the largest listed at its position. llama-cpp-python's server
+        lists each prompt token with the *next* position's distribution when the prompt does not start
+        with the model's BOS token (e.g. Qwen2.5's GGUFs, whose BOS ``<|endoftext|>`` no chat turn
+        starts with); such a server is refused rather than trusted.
+        """
+        if self.chat_template is None:
+            return None
+        if self._loglik is None:
+            self._loglik = self._probe_loglikelihood()
+        method = self._loglik.get("method")
+        return method if isinstance(method, str) else None
+
+    def loglikelihood(self, requests: Sequence[tuple[Conversation, str]]) -> list[ContinuationScore]:
+        """Summed natural-log probability of each continuation as the assistant's reply, in order.
+
+        As ``HFBackend.loglikelihood``: the prompt is the conversation (with the system prompt rule of
+        :meth:`generate`) rendered by the chat template with the generation prompt; the continuation is
+        appended as text and ``prompt + continuation`` is scored by the server (one request each,
+        ``max_concurrency`` at a time). The continuation's tokens are those holding at least one of its
+        characters, counted back from the end of the scored text (:func:`continuation_score`). An empty
+        continuation scores 0 over 0 tokens without a request.
+
+        Raises:
+            LoglikelihoodUnsupportedError: no ``chat_template``, or the server cannot score text.
+            BackendError: a request failed for good (nothing is returned).
+        """
+        if not requests:
+            return []
+        method = self.loglikelihood_method()
+        if method is None:
+            reason = (self._loglik or {}).get("reason", "no endpoint.chat_template")
+            raise LoglikelihoodUnsupportedError(
+                f"backend {self.name} cannot give log-likelihoods of continuations: {reason}"
+            )
+        results: list[ContinuationScore | None] = [None] * len(requests)
+        jobs: list[tuple[int, str, str]] = []
+        for index, (conversation, continuation) in enumerate(requests):
+            if continuation:
+                jobs.append((index, self._prompt_text(conversation) + continuation, continuation))
+            else:
+                results[index] = ContinuationScore(logprob=0.0, n_tokens=0)
+        if jobs:
+            pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(jobs)), thread_name_prefix="openai")
+            try:
+                futures = {pool.submit(self._score, method, text, cont): index for index, text, cont in jobs}
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return [r for r in results if r is not None]
+
+    def describe(self) -> dict[str, Any]:
+        """What a run manifest records of this backend (``info.backend_info``): the server, the served
+        model, the chat template and how log-likelihoods were scored (when they were asked for)."""
+        info: dict[str, Any] = {
+            "kind": "openai",
+            "base_url": self.base_url,
+            "model": self.model,
+            "revision": self.revision,
+            "chat_template": self.chat_template,
+        }
+        if self._template is not None:
+            info["chat_template_sha256"] = self._template.identity()
+        if self.chat_template is None:
+            info["loglikelihood"] = {"method": None, "reason": "no endpoint.chat_template"}
+        else:
+            info["loglikelihood"] = dict(self._loglik) if self._loglik is not None else {"probed": False}
+        return info
+
+    def _prompt_text(self, conversation: Conversation) -> str:
+        from tunesafe.backends.chat_template import ChatTemplateError
+
+        try:
+            return self.template().render(self._with_system(conversation), add_generation_prompt=True)
+        except ChatTemplateError as err:
+            raise BackendError(f"{self.name}: {err}") from None
+
+    def _score_body(self, method: str, text: str) -> dict[str, Any]:
+        # max_tokens 1: llama-cpp-python reads 0 as "no limit"; the one generated token also serves the
+        # alignment check. add_special_tokens false: vLLM would add a BOS token the template already wrote
+        # (the HF backend tokenizes the rendered prompt the same way); servers that do not know it ignore it.
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": text,
+            "max_tokens": 1,
+            **_NEUTRAL,
+            "add_special_tokens": False,
+            "stream": False,
+        }
+        if method == "echo":
+            body.update(echo=True, logprobs=1)
+        else:
+            body.update(prompt_logprobs=1, return_token_ids=True)
+        return body
+
+    def _score(self, method: str, text: str, continuation: str) -> ContinuationScore:
+        url = f"{self.base_url}/completions"
+        try:
+            data = self._request("/completions", self._score_body(method, text))
+        except _HTTPStatusError as err:
+            raise BackendError(f"{url} answered HTTP {err}") from None
+        try:
+            return continuation_score(parse_scored_text(data, method, text), continuation)
+        except (KeyError, IndexError, TypeError, ValueError) as err:
+            raise BackendError(f"{url} answered an unexpected response ({type(err).__name__}: {err})") from None
+
+    def _probe_loglikelihood(self) -> dict[str, Any]:
+        """Try each method on the probe text; the first that answers correctly wins."""
+        text = self._prompt_text(PROBE_CONVERSATION) + PROBE_CONTINUATION
+        failures: list[str] = []
+        for method in LOGLIK_METHODS:
+            try:
+                data = self._request("/completions", self._score_body(method, text))
+            except _HTTPStatusError as err:
+                failures.append(f"{method}: HTTP {err}")
+                continue
+            try:
+                scored = parse_scored_text(data, method, text)
+                alignment = check_alignment(scored) if method == "echo" else "by construction"
+                probe = continuation_score(scored, PROBE_CONTINUATION)
+            except (KeyError, IndexError, TypeError, ValueError) as err:
+                failures.append(f"{method}: {err}")
+                continue
+            logger.info("%s scores text with %s (alignment %s)", self.base_url, method, alignment)
+            return {
+                "method": method,
+                "alignment": alignment,
+                "probe_tokens": probe.n_tokens,
+                "probe_logprob": round(probe.logprob, 4),
+            }
+        reason = "; ".join(failures)
+        logger.warning("%s cannot score text, log-likelihoods are unavailable (%s)", self.base_url, reason)
+        return {"method": None, "reason": f"{self.base_url}/completions: {reason}"}
 
     # -- HTTP -------------------------------------------------------------------------------
 
@@ -355,6 +552,138 @@ def entropy_lower_bound(top_logprobs: Sequence[float]) -> float:
     listed = -sum(p * lp for p, lp in zip(probs, top_logprobs, strict=True) if p > 0.0)
     rest = max(0.0, 1.0 - sum(probs))
     return listed + rest * -min(top_logprobs)
+
+
+class ScoredText(NamedTuple):
+    """Per-token log-probabilities of a scored text, as one server reported them.
+
+    ``offsets`` are the tokens' start positions in the server's own character coordinates (which may
+    leave out special tokens' text, as llama-cpp-python's do), ``end`` the scored text's end in them;
+    ``logprobs`` are None where the server gives none (the first token). ``generated`` holds the
+    ``(logprob, top_logprobs)`` of tokens generated after the text (for :func:`check_alignment`).
+    """
+
+    offsets: list[int]
+    logprobs: list[float | None]
+    end: int
+    generated: list[tuple[Any, Any]]
+
+
+def parse_scored_text(data: dict[str, Any], method: str, text: str) -> ScoredText:
+    """The per-token log-probabilities of ``text`` in a ``/completions`` response.
+
+    ``echo``: OpenAI's legacy ``logprobs`` (``tokens``, ``text_offset``, ``token_logprobs``) over the
+    echoed prompt and the generated tokens; the last ``usage.completion_tokens`` entries are the
+    generated ones. ``prompt_logprobs``: vLLM's per-position ``{token id: {logprob, rank,
+    decoded_token}}``; the prompt's own token is the one named by ``prompt_token_ids``, else the only
+    entry, else the one of largest rank (the prompt token is listed beside the top one when it is not it).
+
+    Raises:
+        ValueError: the response lacks what the method needs (the server does not support it).
+    """
+    choice = data["choices"][0]
+    if method == "echo":
+        return _parse_echo(data, choice, text)
+    if method == "prompt_logprobs":
+        return _parse_prompt_logprobs(choice)
+    raise ValueError(f"unknown log-likelihood method {method!r}")
+
+
+def _parse_echo(data: dict[str, Any], choice: dict[str, Any], text: str) -> ScoredText:
+    echoed = choice.get("text")
+    if not isinstance(echoed, str) or not echoed.startswith(text):
+        raise ValueError("the response does not echo the prompt (echo unsupported)")
+    logprobs = choice.get("logprobs") or {}
+    tokens, offsets, values = logprobs.get("tokens"), logprobs.get("text_offset"), logprobs.get("token_logprobs")
+    if not tokens or offsets is None or values is None or not len(tokens) == len(offsets) == len(values):
+        raise ValueError("no per-token logprobs of the prompt (tokens, text_offset, token_logprobs)")
+    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
+    n_generated = (data.get("usage") or {}).get("completion_tokens")
+    if not isinstance(n_generated, int):
+        n_generated = 1 if len(echoed) > len(text) else 0
+    n = len(tokens) - n_generated
+    if n < 2 or offsets[0] != 0:
+        raise ValueError(f"{len(tokens)} logprob entries do not cover the prompt (echo unsupported)")
+    end = int(offsets[n]) if n_generated else int(offsets[n - 1]) + len(tokens[n - 1])
+    return ScoredText(
+        offsets=[int(o) for o in offsets[:n]],
+        logprobs=[None if v is None else _logprob(v) for v in values[:n]],
+        end=end,
+        generated=[(values[i], tops[i] if i < len(tops) else None) for i in range(n, len(tokens))],
+    )
+
+
+def _parse_prompt_logprobs(choice: dict[str, Any]) -> ScoredText:
+    positions = choice.get("prompt_logprobs")
+    if not isinstance(positions, list) or len(positions) < 2:
+        raise ValueError("no prompt_logprobs in the response (prompt_logprobs unsupported)")
+    ids = choice.get("prompt_token_ids")
+    offsets: list[int] = []
+    values: list[float | None] = []
+    at = 0
+    for index, position in enumerate(positions):
+        offsets.append(at)
+        if not position:
+            values.append(None)  # the first token: nothing before it
+            continue
+        wanted = str(ids[index]) if isinstance(ids, list) and index < len(ids) else None
+        if wanted is not None and wanted in position:
+            entry = position[wanted]
+        elif len(position) == 1:
+            entry = next(iter(position.values()))
+        else:
+            entry = max(position.values(), key=lambda e: e.get("rank") or 0)
+        values.append(_logprob(entry["logprob"]))
+        at += len(entry.get("decoded_token") or "")
+    return ScoredText(offsets=offsets, logprobs=values, end=at, generated=[])
+
+
+def check_alignment(scored: ScoredText) -> str:
+    """``"aligned"`` when the greedy generated token's log-probability is the largest listed at its
+    position (log-probabilities belong to their tokens), ``"unverified"`` when no token was generated.
+
+    Raises:
+        ValueError: the server lists log-probabilities against the wrong tokens.
+    """
+    if not scored.generated:
+        return "unverified"
+    value, top = scored.generated[0]
+    if value is None or not isinstance(top, dict) or not top:
+        return "unverified"
+    best = max(float(v) for v in top.values())
+    if abs(float(value) - best) > ALIGNMENT_TOLERANCE:
+        raise ValueError(
+            f"the greedy token's log-probability {float(value):.4f} is not the largest listed ({best:.4f}): the "
+            "server's echoed log-probabilities are shifted against their tokens (llama-cpp-python does this when "
+            "the prompt does not start with the model's BOS token)"
+        )
+    return "aligned"
+
+
+def continuation_score(scored: ScoredText, continuation: str) -> ContinuationScore:
+    """The log-likelihood of the last ``len(continuation)`` characters of a scored text.
+
+    Counted from the end, in the server's coordinates: the boundary is ``end - len(continuation)``,
+    and a token belongs to the continuation when it ends after the boundary (it holds at least one of
+    the continuation's characters). A token that straddles the boundary (it starts in the prompt and
+    ends in the continuation) is counted with the continuation: its log-probability then covers a
+    little prompt text too, where ``HFBackend`` tokenizes the continuation on its own instead.
+    Chat templates end the prompt in a newline or a special token, which BPE tokenizers do not merge
+    with the text after it, so this is rare. A zero-width token at the boundary (a special token
+    ending the prompt) stays with the prompt.
+
+    Raises:
+        ValueError: the continuation has no tokens, or its first token has no log-probability.
+    """
+    boundary = scored.end - len(continuation)
+    if boundary <= 0:
+        raise ValueError(f"the scored text ({scored.end} characters) is not longer than the continuation")
+    ends = [*scored.offsets[1:], scored.end]
+    chosen = [i for i, end in enumerate(ends) if end > boundary]
+    values = [scored.logprobs[i] for i in chosen]
+    if not values or any(v is None for v in values):
+        raise ValueError("the continuation's tokens have no log-probabilities in the response")
+    return ContinuationScore(logprob=float(sum(v for v in values if v is not None)), n_tokens=len(chosen))
 
 
 def _logprob(value: Any) -> float:

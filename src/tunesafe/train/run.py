@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe._util.progress import NullReporter, Reporter
-from tunesafe.config import ModelSpec, TrainConfig, dump_config, without_absent_endpoints
+from tunesafe.config import ModelSpec, TrainConfig, dump_config, normalised_for_hash, without_absent_endpoints
 from tunesafe.results import RunDir, Stopwatch, new_run_path
 
 TRAINING_FORMAT_VERSION = 2
@@ -24,7 +24,8 @@ _TRAIN_OFF = {"preset": None, "save_steps": 0, "safety_eval": None, "screen": No
 
 def train_config_hash(config: TrainConfig) -> str:
     """The hash deciding whether a fine-tune directory holds this config (and can be resumed)."""
-    data = without_absent_endpoints(config.model_dump(mode="json"))  # no endpoint: no trace
+    # no endpoint: no trace; dtype auto hashes as float32, device_map not at all (normalised_for_hash)
+    data = normalised_for_hash(without_absent_endpoints(config.model_dump(mode="json")))
     data["data"] = {k: v for k, v in data["data"].items() if not (k in _DATA_OFF and v == _DATA_OFF[k])}
     data = {k: v for k, v in data.items() if not (k in _TRAIN_OFF and v == _TRAIN_OFF[k])}
     return sha256_obj({"config": data, "format": TRAINING_FORMAT_VERSION})

@@ -28,7 +28,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -129,11 +129,45 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+class TrainingPrecision(NamedTuple):
+    """How a fine-tune runs on this machine (:func:`training_precision`)."""
+
+    dtype: str
+    """The dtype the model's weights are loaded in (QLoRA: the compute dtype of the 4-bit layers)."""
+    bf16: bool
+    """``TrainingArguments.bf16``: the forward pass autocast to bfloat16."""
+    use_cpu: bool
+    """``TrainingArguments.use_cpu``: no CUDA device is used."""
+
+
+def training_precision(cfg: TrainConfig) -> TrainingPrecision:
+    """The weights' dtype and the autocast of a fine-tune of ``cfg`` on this machine.
+
+    ``model.dtype: auto`` on a CUDA GPU with native bfloat16 (Ampere, Hopper, ...): LoRA and QLoRA
+    load the frozen base in bfloat16 and train under bf16 autocast (PEFT keeps the adapter weights
+    in float32); a full fine-tune keeps float32 master weights under bf16 autocast, since updates
+    of lr 2e-5 mostly vanish when added to bfloat16 weights. Anywhere else ``auto`` trains in
+    float32 without autocast: on CPU, and on older GPUs, where fp16 training would need loss
+    scaling and float32 master weights to be stable. An explicit dtype loads the weights as
+    written (``bfloat16`` is the pure-bf16 training of Qi et al. 2023), with bf16 autocast when it
+    is bfloat16 on CUDA.
+    """
+    from tunesafe._util.precision import cuda_supports_bf16, resolve_device
+
+    on_cuda = resolve_device("auto" if cfg.model.device_map is not None else cfg.model.device).startswith("cuda")
+    bf16 = on_cuda and cuda_supports_bf16()
+    if cfg.model.dtype != "auto":
+        return TrainingPrecision(cfg.model.dtype, on_cuda and cfg.model.dtype == "bfloat16", not on_cuda)
+    if not bf16:
+        return TrainingPrecision("float32", False, not on_cuda)
+    return TrainingPrecision("float32" if cfg.method == "full" else "bfloat16", True, False)
+
+
 def _load_model(cfg: TrainConfig, model_dir: Path) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    dtype = getattr(torch, cfg.model.dtype)
+    dtype = getattr(torch, training_precision(cfg).dtype)
     if cfg.method == "qlora":
         import os
 
@@ -143,10 +177,12 @@ def _load_model(cfg: TrainConfig, model_dir: Path) -> Any:
             str(model_dir),
             dtype=dtype,
             quantization_config=qlora_quantization_config(dtype),
-            device_map={"": int(os.environ.get("LOCAL_RANK", "0"))},  # one whole copy per process (accelerate)
+            # one whole copy per process (accelerate), unless the config shards the model itself
+            device_map=cfg.model.device_map or {"": int(os.environ.get("LOCAL_RANK", "0"))},
         )
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+    placement = {"device_map": cfg.model.device_map} if cfg.model.device_map is not None else {}
+    return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, **placement)
 
 
 def require_qlora_support() -> None:
@@ -158,15 +194,16 @@ def require_qlora_support() -> None:
     missing = [
         what
         for what, ok in (
-            ("a CUDA GPU", torch.cuda.is_available()),
+            ("a CUDA GPU (torch sees none)", torch.cuda.is_available()),
             ("the bitsandbytes package", importlib.util.find_spec("bitsandbytes") is not None),
         )
         if not ok
     ]
     if missing:
         raise ValueError(
-            f"method: qlora (LoRA on a 4-bit base) needs {' and '.join(missing)}; "
-            "use method: lora on this machine, or install bitsandbytes on a CUDA machine"
+            f"method: qlora (LoRA on a 4-bit quantized base) needs {' and '.join(missing)}, which this machine "
+            "lacks. Use method: lora here (on a GPU it trains in bfloat16 with dtype auto), or run qlora on a "
+            "CUDA machine after `pip install bitsandbytes`"
         )
 
 
@@ -502,8 +539,9 @@ def write_training_data(
 
 def sft_config(cfg: TrainConfig, train_dir: Path) -> Any:
     """``SFTConfig`` from a ``TrainConfig``; ``cfg.trainer_kwargs`` override the defaults here."""
-    import torch
     from trl import SFTConfig
+
+    precision = training_precision(cfg)
 
     kwargs: dict[str, Any] = {
         "output_dir": str(train_dir / "checkpoints"),
@@ -521,9 +559,9 @@ def sft_config(cfg: TrainConfig, train_dir: Path) -> Any:
         "data_seed": cfg.seed,
         "completion_only_loss": True,
         "packing": False,
-        "bf16": False,  # weights stay in cfg.model.dtype; no autocast (TRL would default to bf16)
+        "bf16": precision.bf16,  # bf16 autocast on CUDA GPUs that support it (TRL would default to bf16 anywhere)
         "fp16": False,
-        "use_cpu": not torch.cuda.is_available(),
+        "use_cpu": precision.use_cpu,
         "dataloader_num_workers": 0,
         "save_strategy": "steps" if cfg.save_steps > 0 else "no",
         "logging_steps": 1,

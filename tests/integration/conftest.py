@@ -1,0 +1,77 @@
+"""Fixtures for integration tests: a real llama-cpp-python server on the bundled SmolLM2 GGUF.
+
+Without llama-cpp-python's server (``llama-cpp-python[server]``) the fixtures skip locally, with the
+reason, and fail under ``CI=true``, where CI installs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.llamacpp_server import LlamaServer
+
+SERVER_MODEL = "smollm2-135m-instruct"
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require_llamacpp_server() -> None:
+    """Fail under CI, skip elsewhere, when llama-cpp-python's server cannot be imported."""
+    try:
+        import llama_cpp.server.app  # noqa: F401 (needs the [server] extra: fastapi, uvicorn, ...)
+    except ImportError as err:
+        message = (
+            f"llama-cpp-python's server is not importable ({err}); "
+            "pip install 'tunesafe[llamacpp]' (llama-cpp-python[server]; make install does)"
+        )
+        if _on_ci():
+            pytest.fail(f"CI installs llama-cpp-python[server], yet: {message}", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def llamacpp_gguf() -> Path:
+    """The bundled SmolLM2-135M-Instruct GGUF (Q4_1), once llama-cpp-python's server is known to import."""
+    require_llamacpp_server()
+    from tunesafe.assets import prepare_gguf
+
+    return prepare_gguf(SERVER_MODEL)
+
+
+def _start(server: LlamaServer) -> LlamaServer:
+    try:
+        return server.start()
+    except RuntimeError as err:
+        pytest.fail(str(err), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def llamacpp_server(llamacpp_gguf: Path) -> Iterator[LlamaServer]:
+    """One llama-cpp-python server for the session (base URL: ``.url``, served model: ``.served_name``)."""
+    server = _start(LlamaServer(llamacpp_gguf))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def start_llamacpp_server(llamacpp_gguf: Path) -> Iterator[Callable[..., LlamaServer]]:
+    """Factory for servers a test may stop and restart: ``start(port=None)``; all stopped at teardown."""
+    started: list[LlamaServer] = []
+
+    def start(port: int | None = None) -> LlamaServer:
+        server = _start(LlamaServer(llamacpp_gguf, port=port))
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
