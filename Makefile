@@ -20,6 +20,8 @@ LLAMA_WHEELHOUSE ?= $(HOME)/.cache/tunesafe-wheels
 LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python==\([^ ;#]*\).*/\1/p' $(CONSTRAINTS))
 LLAMA_SDIST := $(LLAMA_WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
 NPROC := $(shell nproc 2>/dev/null || echo 2)
+# tunesafe audits text models only: llama-cpp-python's multimodal library (mtmd) is not built.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 # tunesafe finds the sdist's GGUF converters (LoRA adapters for the llama.cpp backend) there too.
 export TUNESAFE_WHEELHOUSE ?= $(LLAMA_WHEELHOUSE)
 STAMP := $(VENV)/.tunesafe-installed
@@ -48,7 +50,8 @@ llama-wheel:
 		echo "llama-cpp-python $(LLAMA_CPP_VERSION): reusing the wheel in $(LLAMA_WHEELHOUSE)"; \
 	else \
 		echo "llama-cpp-python $(LLAMA_CPP_VERSION): building its wheel once, about 5 min on 2 cores ($(LLAMA_WHEELHOUSE))"; \
-		CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(PIP) wheel -q --no-deps -w $(LLAMA_WHEELHOUSE) $(LLAMA_SDIST); \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) \
+			$(PIP) wheel -q --no-deps -w $(LLAMA_WHEELHOUSE) $(LLAMA_SDIST); \
 	fi
 
 demo: $(STAMP)

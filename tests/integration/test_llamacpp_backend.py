@@ -214,3 +214,19 @@ def test_missing_gguf_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(BackendError, match="no such GGUF file"):
         LlamaCppBackend(tmp_path / "absent.gguf")
+
+
+def test_adapter_applied_check_runs_on_the_gguf_lora(gguf: Path, lora_adapter: Path) -> None:
+    from tunesafe.backends.gguf_export import resolve_gguf_adapter
+    from tunesafe.probe import divergence_probe, supports_probe
+
+    lora, identity = resolve_gguf_adapter(str(lora_adapter), MODEL)
+    tuned = _backend(gguf, lora_path=lora, adapter_identity=identity, adapter_dir=lora_adapter)
+    assert supports_probe(tuned) and not supports_probe(_backend(gguf))
+    result = divergence_probe(tuned)
+    assert result is not None and result.compared == "adapter-disabled"
+    assert not result.identical and result.mean_kl > 0.0
+    # switching the adapter off for the probe leaves it on for what follows
+    on = tuned.loglikelihood([(CONVERSATIONS[0], " Sure.")])[0].logprob
+    base = _backend(gguf).loglikelihood([(CONVERSATIONS[0], " Sure.")])[0].logprob
+    assert on != pytest.approx(base, abs=1e-3)

@@ -49,6 +49,8 @@ BACKEND_VERSION = 1
 PROMPT_CHUNK = 512
 """Tokens per ``llama_decode`` call while reading prompts (llama.cpp's default ``n_batch``)."""
 CTX_STEP = 256
+MIN_SHARED_PREFIX = 4
+"""A prefix all prompts of a batch share is read once when it is at least this many tokens."""
 """Per-sequence context sizes are rounded up to this many tokens (fewer context rebuilds)."""
 
 
@@ -62,6 +64,7 @@ class LlamaCppBackend:
         lora_path: a GGUF LoRA adapter applied on top (``gguf_export.lora_to_gguf`` makes one).
         adapter_identity: the content identity of the adapter the LoRA came from (its PEFT
             folder's fingerprint); the LoRA file's own hash when not given.
+        adapter_dir: where the adapter came from (a PEFT folder), shown by the adapter-applied check.
         batch_size: conversations decoded together.
         threads: CPU threads (default: the cores this process may use).
         system_prompt: prepended as a system turn to conversations that have none.
@@ -76,6 +79,7 @@ class LlamaCppBackend:
         *,
         lora_path: Path | None = None,
         adapter_identity: str | None = None,
+        adapter_dir: Path | None = None,
         batch_size: int = 8,
         threads: int | None = None,
         system_prompt: str | None = None,
@@ -91,6 +95,7 @@ class LlamaCppBackend:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.adapter_identity = adapter_identity
+        self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else self.lora_path
         self.batch_size = batch_size
         self.threads = threads
         self.system_prompt = system_prompt
@@ -119,6 +124,7 @@ class LlamaCppBackend:
             gguf,
             lora_path=lora,
             adapter_identity=identity,
+            adapter_dir=Path(spec.adapter).expanduser() if spec.adapter else None,
             batch_size=spec.batch_size,
             threads=spec.threads,
             system_prompt=spec.system_prompt,
@@ -206,14 +212,20 @@ class LlamaCppBackend:
         ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not ctx:
             raise BackendError(f"{self.name}: llama.cpp could not create a context of {params.n_ctx} tokens")
-        if self._lora is not None:
-            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._lora)
-            scales = (ctypes.c_float * 1)(1.0)
-            if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales) != 0:
-                llama_cpp.llama_free(ctx)
-                raise BackendError(f"{self.name}: llama.cpp could not apply {self.lora_path}")
         self._ctx, self._ctx_per_seq = ctx, per_seq
+        self._use_adapter(True)
         return ctx
+
+    def _use_adapter(self, on: bool) -> None:
+        """Switch the LoRA adapter on or off on the current context (the weights stay loaded)."""
+        if self._lora is None or self._ctx is None:
+            return
+        llama_cpp = _llama_cpp()
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._lora)
+        scales = (ctypes.c_float * 1)(1.0)
+        status = llama_cpp.llama_set_adapters_lora(self._ctx, adapters if on else None, 1 if on else 0, scales)
+        if status != 0:
+            raise BackendError(f"{self.name}: llama.cpp could not switch the adapter {self.lora_path}")
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -291,12 +303,8 @@ class LlamaCppBackend:
             if llama_cpp.llama_vocab_is_eog(self._vocab, token) or len(generated[seq]) >= params.max_new_tokens:
                 done[seq] = True
 
-        # prompts one sequence at a time (llama.cpp splits a mixed batch per KV stream into small
-        # pieces), logits only at each prompt's last token
-        for seq, row in enumerate(rows):
-            entries = [(seq, pos, tok, pos == len(row) - 1) for pos, tok in enumerate(row)]
-            for seq_out, logits in self._decode_entries(ctx, entries):
-                pick(seq_out, logits)
+        for seq, _pos, logits in self._prefill(ctx, rows, [len(row) - 1 for row in rows]):
+            pick(seq, logits)
         # one new token per unfinished sequence per step
         while not all(done):
             entries = [
@@ -304,16 +312,40 @@ class LlamaCppBackend:
                 for seq in range(len(rows))
                 if not done[seq]
             ]
-            for seq, logits in self._decode_entries(ctx, entries):
+            for seq, _pos, logits in self._decode_entries(ctx, entries):
                 pick(seq, logits)
         return [self._completion(generated[seq], steps[seq] if params.logprobs else None) for seq in range(len(rows))]
 
-    def _decode_entries(self, ctx: Any, entries: Sequence[tuple[int, int, int, bool]]) -> list[tuple[int, np.ndarray]]:
-        """Decode ``(seq, position, token, want_logits)`` entries in chunks; the logits wanted, in order."""
+    def _prefill(self, ctx: Any, rows: list[list[int]], first: list[int]) -> list[tuple[int, int, np.ndarray]]:
+        """Read each row into its own sequence (row ``i`` is sequence ``i``); logits at positions from ``first[i]`` on.
+
+        The prefix every row shares (the chat template's system turn, typically) is decoded once and
+        its KV stream copied to the other sequences. Then each row's rest is decoded alone: llama.cpp
+        splits a batch that mixes KV streams into small pieces, which reads prompts several times slower.
+        """
+        llama_cpp = _llama_cpp()
+        shared = min(_common_prefix(rows), min(first)) if len(rows) > 1 else 0
+        out: list[tuple[int, int, np.ndarray]] = []
+        if shared >= MIN_SHARED_PREFIX:
+            self._decode_entries(ctx, [(0, pos, token, False) for pos, token in enumerate(rows[0][:shared])])
+            memory = llama_cpp.llama_get_memory(ctx)
+            for seq in range(1, len(rows)):
+                llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+        else:
+            shared = 0
+        for seq, row in enumerate(rows):
+            entries = [(seq, pos, row[pos], pos >= first[seq]) for pos in range(shared, len(row))]
+            out.extend(self._decode_entries(ctx, entries))
+        return out
+
+    def _decode_entries(
+        self, ctx: Any, entries: Sequence[tuple[int, int, int, bool]]
+    ) -> list[tuple[int, int, np.ndarray]]:
+        """Decode ``(seq, position, token, want_logits)`` entries in chunks; ``(seq, position, logits)`` wanted."""
         import numpy as np
 
         llama_cpp = _llama_cpp()
-        out: list[tuple[int, np.ndarray]] = []
+        out: list[tuple[int, int, np.ndarray]] = []
         batch = llama_cpp.llama_batch_init(PROMPT_CHUNK, 0, 1)
         try:
             for start in range(0, len(entries), PROMPT_CHUNK):
@@ -328,10 +360,10 @@ class LlamaCppBackend:
                 status = llama_cpp.llama_decode(ctx, batch)
                 if status != 0:
                     raise BackendError(f"{self.name}: llama_decode failed (status {status})")
-                for i, (seq, _pos, _token, want) in enumerate(chunk):
+                for i, (seq, pos, _token, want) in enumerate(chunk):
                     if want:
                         pointer = llama_cpp.llama_get_logits_ith(ctx, i)
-                        out.append((seq, np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()))
+                        out.append((seq, pos, np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()))
         finally:
             llama_cpp.llama_batch_free(batch)
         return out
@@ -391,14 +423,9 @@ class LlamaCppBackend:
         llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
         # logits at position t predict token t + 1: wanted from the shortest member prompt's last token on
         first = [min(len(rows[i][0]) for i in groups[key]) - 1 for key in keys]
-        entries = [
-            (seq, pos, token, pos >= first[seq]) for seq, key in enumerate(keys) for pos, token in enumerate(key)
-        ]
-        logprobs: dict[tuple[int, int], np.ndarray] = {}
-        wanted = [(seq, pos) for seq, pos, _t, want in entries if want]
-        for (seq, pos), (seq_out, logits) in zip(wanted, self._decode_entries(ctx, entries), strict=True):
-            assert seq == seq_out
-            logprobs[(seq, pos)] = _log_softmax(logits)
+        logprobs = {
+            (seq, pos): _log_softmax(logits) for seq, pos, logits in self._prefill(ctx, [list(k) for k in keys], first)
+        }
         scores = {}
         for seq, key in enumerate(keys):
             for index in groups[key]:
@@ -406,6 +433,40 @@ class LlamaCppBackend:
                 total = sum(float(logprobs[(seq, len(prompt) - 1 + k)][token]) for k, token in enumerate(continuation))
                 scores[index] = ContinuationScore(logprob=total, n_tokens=len(continuation))
         return scores
+
+    # -- the adapter-applied check ---------------------------------------------------------
+
+    def reply_logits(self, requests: Sequence[tuple[Conversation, str]], *, use_adapter: bool = True) -> list[Any]:
+        """Raw next-token logits over a teacher-forced reply, as ``HFBackend.reply_logits``: per request a
+        float32 tensor (1 + reply tokens, vocab); ``use_adapter=False`` switches the GGUF LoRA off on the
+        same loaded model (the adapter-applied check, ``tunesafe.probe``)."""
+        import numpy as np
+        import torch
+
+        if not requests:
+            return []
+        self.load()
+        rows = []
+        for conversation, reply in requests:
+            prompt_text = self.chat_template.render(self._with_system(conversation))
+            prompt = self.tokenize(prompt_text)
+            full = split_continuation(prompt, self.tokenize(prompt_text + reply)) if reply else []
+            rows.append((len(prompt) - 1, prompt + (full if full is not None else self.tokenize(reply))))
+        results: list[Any] = []
+        for start in range(0, len(rows), self.batch_size):
+            group = rows[start : start + self.batch_size]
+            ctx = self._context(max(len(full) for _, full in group) + 1)
+            llama_cpp = _llama_cpp()
+            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+            self._use_adapter(use_adapter)
+            try:
+                picked = self._prefill(ctx, [full for _, full in group], [first for first, _ in group])
+            finally:
+                self._use_adapter(True)
+            for seq in range(len(group)):
+                rows_of_seq = [logits for s, _pos, logits in picked if s == seq]
+                results.append(torch.from_numpy(np.stack(rows_of_seq)))
+        return results
 
     # -- cleanup ----------------------------------------------------------------------------
 
@@ -444,6 +505,16 @@ def _llama_cpp() -> Any:
         llama_cpp.llama_backend_init()
         _llama_cpp._initialised = True  # type: ignore[attr-defined]
     return llama_cpp.llama_cpp
+
+
+def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix every row shares."""
+    shortest = min(len(row) for row in rows)
+    for position in range(shortest):
+        token = rows[0][position]
+        if any(row[position] != token for row in rows):
+            return position
+    return shortest
 
 
 def _available_cores() -> int:
