@@ -39,6 +39,13 @@ class Backend(Protocol):
         ...
 
 
+def with_system_prompt(conversation: Conversation, system_prompt: str | None) -> Conversation:
+    """``conversation`` with ``system_prompt`` as a first system turn, unless it has one (every backend's rule)."""
+    if system_prompt is None or any(m.get("role") == "system" for m in conversation):
+        return list(conversation)
+    return [{"role": "system", "content": system_prompt}, *conversation]
+
+
 class BackendError(RuntimeError):
     """A backend could not produce completions (dead endpoint, bad model directory, ...)."""
 

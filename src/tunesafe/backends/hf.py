@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tunesafe._util.hashing import fingerprint_dir, sha256_obj
 from tunesafe._util.precision import DTYPE_CHOICES, resolve_device, resolve_dtype
-from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback
+from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback, with_system_prompt
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
 
 if TYPE_CHECKING:
@@ -459,9 +459,7 @@ class HFBackend:
         return scores
 
     def _with_system(self, conversation: Conversation) -> Conversation:
-        if self.system_prompt is None or any(m.get("role") == "system" for m in conversation):
-            return list(conversation)
-        return [{"role": "system", "content": self.system_prompt}, *conversation]
+        return with_system_prompt(conversation, self.system_prompt)
 
     def _generate_batch(self, rows: list[list[int]], params: GenParams, seeds: list[int] | None) -> list[Completion]:
         import torch

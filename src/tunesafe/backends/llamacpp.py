@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunesafe._util.hashing import _cached_file_hash, sha256_obj
-from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback
+from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback, with_system_prompt
 from tunesafe.backends.chat_template import ChatTemplate
 from tunesafe.backends.hf import conversation_seed, split_continuation
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
@@ -257,9 +257,7 @@ class LlamaCppBackend:
         return [self.tokenize(self.chat_template.render(self._with_system(c))) for c in conversations]
 
     def _with_system(self, conversation: Conversation) -> Conversation:
-        if self.system_prompt is None or any(m.get("role") == "system" for m in conversation):
-            return list(conversation)
-        return [{"role": "system", "content": self.system_prompt}, *conversation]
+        return with_system_prompt(conversation, self.system_prompt)
 
     # -- generation -------------------------------------------------------------------------
 
@@ -392,14 +390,7 @@ class LlamaCppBackend:
         if not requests:
             return []
         self.load()
-        rows = []
-        for conversation, continuation in requests:
-            prompt_text = self.chat_template.render(self._with_system(conversation))
-            prompt = self.tokenize(prompt_text)
-            if not prompt:
-                raise BackendError(f"{self.name}: the chat template rendered an empty prompt")
-            full = split_continuation(prompt, self.tokenize(prompt_text + continuation))
-            rows.append((prompt, full if full is not None else self.tokenize(continuation)))
+        rows = [self._prompt_and_continuation(conversation, continuation) for conversation, continuation in requests]
         groups: dict[tuple[int, ...], list[int]] = {}
         scores: dict[int, ContinuationScore] = {}
         for index, (prompt, continuation) in enumerate(rows):
@@ -411,6 +402,18 @@ class LlamaCppBackend:
         for start in range(0, len(keys), self.batch_size):
             scores.update(self._score_groups(keys[start : start + self.batch_size], groups, rows))
         return [scores[i] for i in range(len(requests))]
+
+    def _prompt_and_continuation(self, conversation: Conversation, continuation: str) -> tuple[list[int], list[int]]:
+        """The templated prompt's tokens and the continuation's: those of prompt text + continuation minus
+        the prompt's, or the continuation tokenized alone when the tokenizer merges across the boundary."""
+        prompt_text = self.chat_template.render(self._with_system(conversation))
+        prompt = self.tokenize(prompt_text)
+        if not prompt:
+            raise BackendError(f"{self.name}: the chat template rendered an empty prompt")
+        if not continuation:
+            return prompt, []
+        rest = split_continuation(prompt, self.tokenize(prompt_text + continuation))
+        return prompt, rest if rest is not None else self.tokenize(continuation)
 
     def _score_groups(
         self,
@@ -448,10 +451,8 @@ class LlamaCppBackend:
         self.load()
         rows = []
         for conversation, reply in requests:
-            prompt_text = self.chat_template.render(self._with_system(conversation))
-            prompt = self.tokenize(prompt_text)
-            full = split_continuation(prompt, self.tokenize(prompt_text + reply)) if reply else []
-            rows.append((len(prompt) - 1, prompt + (full if full is not None else self.tokenize(reply))))
+            prompt, reply_ids = self._prompt_and_continuation(conversation, reply)
+            rows.append((len(prompt) - 1, prompt + reply_ids))
         results: list[Any] = []
         for start in range(0, len(rows), self.batch_size):
             group = rows[start : start + self.batch_size]

@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tunesafe._util.hashing import sha256_obj
-from tunesafe.backends.base import BackendError, ContinuationScore, LoglikelihoodUnsupportedError, ProgressCallback
+from tunesafe.backends.base import (
+    BackendError,
+    ContinuationScore,
+    LoglikelihoodUnsupportedError,
+    ProgressCallback,
+    with_system_prompt,
+)
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
 
 if TYPE_CHECKING:
@@ -229,9 +235,7 @@ class OpenAICompatBackend:
         """Nothing to free: the model lives in the server."""
 
     def _with_system(self, conversation: Conversation) -> Conversation:
-        if self.system_prompt is None or any(m.get("role") == "system" for m in conversation):
-            return list(conversation)
-        return [{"role": "system", "content": self.system_prompt}, *conversation]
+        return with_system_prompt(conversation, self.system_prompt)
 
     def _body(self, conversation: Conversation, params: GenParams) -> dict[str, Any]:
         body: dict[str, Any] = {
