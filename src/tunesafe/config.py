@@ -144,6 +144,7 @@ def without_absent_endpoints(data: Any) -> Any:
 
 
 SERVED_PREFIX = "openai:"
+LLAMACPP_PREFIX = "llamacpp:"
 
 
 def model_overrides(
@@ -155,6 +156,7 @@ def model_overrides(
 ) -> list[str]:
     """The ``--set`` overrides a command line's ``--model`` stands for.
 
+    ``llamacpp:<GGUF file or model>`` runs it in-process with llama.cpp (``docs/llamacpp.md``).
     ``openai:<served name>`` is a model served behind an OpenAI-compatible API (``docs/endpoints.md``)
     at ``base_url`` (default: the ``OPENAI_BASE_URL`` environment variable), with its key in the
     variable named ``api_key_env`` (default: no key sent); the config's other endpoint settings
@@ -164,6 +166,11 @@ def model_overrides(
     if model is None or not model.startswith(SERVED_PREFIX):
         if base_url or api_key_env:
             raise ConfigError("--base-url and --api-key-env go with --model openai:<served model name>")
+        if model and model.startswith(LLAMACPP_PREFIX):
+            source = model[len(LLAMACPP_PREFIX) :].strip()
+            if not source:
+                raise ConfigError("--model llamacpp: needs a GGUF file or a model name, e.g. llamacpp:model.gguf")
+            return ["model.backend=llamacpp", f"model.source={json.dumps(source)}"]
         return [f"model.source={json.dumps(model)}"] if model else []
     served = model[len(SERVED_PREFIX) :].strip()
     if not served:

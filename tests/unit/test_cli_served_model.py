@@ -88,3 +88,9 @@ def test_cli_passes_the_served_model_to_the_audit(monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 1 and "stop here" in result.stderr
     assert seen[0].model.backend == "openai"
     assert seen[0].model.endpoint.model == "harmful"
+
+
+def test_llamacpp_prefix_runs_a_gguf_in_process() -> None:
+    assert model_overrides("llamacpp:./m.gguf") == ["model.backend=llamacpp", 'model.source="./m.gguf"']
+    with pytest.raises(ConfigError, match="needs a GGUF file"):
+        model_overrides("llamacpp:")
