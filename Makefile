@@ -15,13 +15,14 @@ CONSTRAINTS := constraints.txt
 TORCH_SPEC ?= $(shell sed -n 's/^\(torch==[^ ;#]*\).*/\1/p' $(CONSTRAINTS))
 TORCH_PIP_ARGS ?=
 # llama-cpp-python has no binary wheels on PyPI: its wheel is built from the sdist once per machine
-# (about 5 min on 2 cores) and kept here with the sdist (tunesafe reads the GGUF converters from it).
+# (about 2 min on 2 cores) and kept here with the sdist (tunesafe reads the GGUF converters from it).
 LLAMA_WHEELHOUSE ?= $(HOME)/.cache/tunesafe-wheels
 LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python==\([^ ;#]*\).*/\1/p' $(CONSTRAINTS))
 LLAMA_SDIST := $(LLAMA_WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-# tunesafe audits text models only: llama-cpp-python's multimodal library (mtmd) is not built.
-LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# tunesafe audits text models only: llama-cpp-python's multimodal library (mtmd) is not built, nor
+# llama.cpp's common library that only mtmd and llama.cpp's own tools use (cmake/llama-cpp-text-only.cmake).
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE_BEFORE=$(CURDIR)/cmake/llama-cpp-text-only.cmake
 # tunesafe finds the sdist's GGUF converters (LoRA adapters for the llama.cpp backend) there too.
 export TUNESAFE_WHEELHOUSE ?= $(LLAMA_WHEELHOUSE)
 STAMP := $(VENV)/.tunesafe-installed
@@ -49,7 +50,7 @@ llama-wheel:
 	@if ls $(LLAMA_WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
 		echo "llama-cpp-python $(LLAMA_CPP_VERSION): reusing the wheel in $(LLAMA_WHEELHOUSE)"; \
 	else \
-		echo "llama-cpp-python $(LLAMA_CPP_VERSION): building its wheel once, about 5 min on 2 cores ($(LLAMA_WHEELHOUSE))"; \
+		echo "llama-cpp-python $(LLAMA_CPP_VERSION): building its wheel once, about 2 min on 2 cores ($(LLAMA_WHEELHOUSE))"; \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) \
 			$(PIP) wheel -q --no-deps -w $(LLAMA_WHEELHOUSE) $(LLAMA_SDIST); \
 	fi

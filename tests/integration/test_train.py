@@ -215,7 +215,7 @@ def test_sft_config_follows_the_train_config(tiny_model_dir: Path, tmp_path: Pat
     assert args.completion_only_loss is True and args.assistant_only_loss is False and args.packing is False
     assert (args.max_steps, args.seed, args.data_seed, args.max_length) == (3, 1, 1, 128)
     assert args.per_device_train_batch_size == 2 and args.gradient_accumulation_steps == 2
-    assert args.lr_scheduler_type == "cosine" and args.bf16 is False
+    assert args.lr_scheduler_type == "cosine" and args.bf16 is sft.training_precision(cfg).bf16
     assert args.logging_steps == 5 and args.max_grad_norm == 0.5  # trainer_kwargs win
     assert args.report_to == [] and args.disable_tqdm is True
     assert args.gradient_checkpointing is False

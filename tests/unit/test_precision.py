@@ -47,13 +47,63 @@ def _train(**model: Any) -> TrainConfig:
     return TrainConfig.model_validate({"model": model})
 
 
-def test_training_on_cpu_is_float32_without_autocast(monkeypatch: pytest.MonkeyPatch) -> None:
+def _cpu_bf16(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    from tunesafe._util import precision
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: native)
+
+
+def test_training_on_a_cpu_without_bf16_is_float32_without_autocast(monkeypatch: pytest.MonkeyPatch) -> None:
     from tunesafe.train.sft import TrainingPrecision, sft_config, training_precision
 
     _cuda(monkeypatch, available=False, bf16=False)
+    _cpu_bf16(monkeypatch, False)
     assert training_precision(TrainConfig()) == TrainingPrecision("float32", bf16=False, use_cpu=True)
     args = sft_config(TrainConfig(), Path("unused"))
     assert (args.bf16, args.fp16, args.use_cpu) == (False, False, True)
+
+
+def test_a_cpu_with_native_bf16_keeps_float32_weights_under_bf16_autocast(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesafe.train.sft import TrainingPrecision, sft_config, training_precision
+
+    _cuda(monkeypatch, available=False, bf16=False)
+    _cpu_bf16(monkeypatch, True)
+    assert training_precision(TrainConfig()) == TrainingPrecision("float32", bf16=True, use_cpu=True)
+    assert training_precision(TrainConfig(method="full")) == TrainingPrecision("float32", bf16=True, use_cpu=True)
+    # an explicit float32 is full precision, no autocast
+    assert training_precision(_train(dtype="float32")) == TrainingPrecision("float32", bf16=False, use_cpu=True)
+    args = sft_config(TrainConfig(), Path("unused"))  # transformers accepts bf16 autocast on CPU
+    assert (args.bf16, args.fp16, args.use_cpu) == (True, False, True)
+
+
+_CPUINFO = """processor\t: 0
+vendor_id\t: {vendor}
+model name\t: {model}
+flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep sse sse2 ssse3 fma cx16 avx2 {extra}
+bugs\t\t: sysret_ss_attrs spectre_v1
+
+processor\t: 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("vendor", "model", "extra", "native"),
+    [
+        ("AuthenticAMD", "AMD EPYC 9B14", "avx512f avx512_bf16 avx512_vnni", True),  # Zen 4
+        ("GenuineIntel", "Intel(R) Xeon(R) Platinum 8480+", "avx512f amx_bf16 amx_tile amx_int8", True),
+        ("GenuineIntel", "Intel(R) Xeon(R) CPU @ 2.20GHz", "avx512f avx512_vnni", False),  # Cascade Lake
+        ("AuthenticAMD", "AMD EPYC 7B12", "sha_ni", False),  # Zen 2
+    ],
+)
+def test_cpu_bf16_is_read_from_the_cpuinfo_flags(
+    tmp_path: Path, vendor: str, model: str, extra: str, native: bool
+) -> None:
+    from tunesafe._util.precision import cpu_supports_bf16
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(_CPUINFO.format(vendor=vendor, model=model, extra=extra))
+    assert cpu_supports_bf16(cpuinfo) is native
+    assert cpu_supports_bf16(tmp_path / "missing") is False  # macOS, Windows: no /proc
 
 
 def test_lora_on_a_bf16_gpu_loads_bfloat16_and_autocasts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,6 +112,7 @@ def test_lora_on_a_bf16_gpu_loads_bfloat16_and_autocasts(monkeypatch: pytest.Mon
     from tunesafe.train.sft import TrainingPrecision, sft_config, training_precision
 
     _cuda(monkeypatch, available=True, bf16=True)
+    _cpu_bf16(monkeypatch, False)
     assert training_precision(TrainConfig()) == TrainingPrecision("bfloat16", bf16=True, use_cpu=False)
     qlora = TrainConfig(method="qlora")
     assert training_precision(qlora) == TrainingPrecision("bfloat16", bf16=True, use_cpu=False)

@@ -6,6 +6,8 @@ callers that were given explicit values stay torch-free.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 DTYPES = ("float32", "bfloat16", "float16")
 """Concrete floating-point dtypes a model can be loaded in (names of ``torch`` attributes)."""
 
@@ -28,6 +30,25 @@ def cuda_supports_bf16() -> bool:
     import torch
 
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
+
+
+CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""``/proc/cpuinfo`` flags of x86 CPUs that compute bfloat16 natively (AMD Zen 4+, Intel Cooper Lake,
+Sapphire Rapids+): oneDNN then runs bf16 matrix products about twice as fast as float32 ones."""
+
+
+def cpu_supports_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when this CPU computes bfloat16 natively (one of :data:`CPU_BF16_FLAGS` in ``cpuinfo``).
+
+    Elsewhere (older x86, ARM, macOS, no ``/proc``) bf16 is emulated and slower than float32."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return not CPU_BF16_FLAGS.isdisjoint(line.partition(":")[2].split())
+    return False
 
 
 def resolve_dtype(dtype: str, device: str) -> str:

@@ -146,20 +146,23 @@ def training_precision(cfg: TrainConfig) -> TrainingPrecision:
     ``model.dtype: auto`` on a CUDA GPU with native bfloat16 (Ampere, Hopper, ...): LoRA and QLoRA
     load the frozen base in bfloat16 and train under bf16 autocast (PEFT keeps the adapter weights
     in float32); a full fine-tune keeps float32 master weights under bf16 autocast, since updates
-    of lr 2e-5 mostly vanish when added to bfloat16 weights. Anywhere else ``auto`` trains in
-    float32 without autocast: on CPU, and on older GPUs, where fp16 training would need loss
-    scaling and float32 master weights to be stable. An explicit dtype loads the weights as
-    written (``bfloat16`` is the pure-bf16 training of Qi et al. 2023), with bf16 autocast when it
-    is bfloat16 on CUDA.
+    of lr 2e-5 mostly vanish when added to bfloat16 weights. On a CPU with native bfloat16
+    (:func:`~tunesafe._util.precision.cpu_supports_bf16`) the weights stay float32 and the forward
+    pass autocasts to bfloat16, about 1.8x faster than float32 (docs/benchmarks.md). Anywhere
+    else ``auto`` trains in float32 without autocast: on other CPUs, and on older GPUs, where fp16
+    training would need loss scaling and float32 master weights to be stable. An explicit dtype
+    loads the weights as written, without autocast except ``bfloat16`` on CUDA (the pure-bf16
+    training of Qi et al. 2023); ``float32`` is the way to train a CPU in full precision.
     """
-    from tunesafe._util.precision import cuda_supports_bf16, resolve_device
+    from tunesafe._util.precision import cpu_supports_bf16, cuda_supports_bf16, resolve_device
 
     on_cuda = resolve_device("auto" if cfg.model.device_map is not None else cfg.model.device).startswith("cuda")
-    bf16 = on_cuda and cuda_supports_bf16()
     if cfg.model.dtype != "auto":
         return TrainingPrecision(cfg.model.dtype, on_cuda and cfg.model.dtype == "bfloat16", not on_cuda)
-    if not bf16:
-        return TrainingPrecision("float32", False, not on_cuda)
+    if not on_cuda:
+        return TrainingPrecision("float32", cpu_supports_bf16(), True)
+    if not cuda_supports_bf16():
+        return TrainingPrecision("float32", False, False)
     return TrainingPrecision("float32" if cfg.method == "full" else "bfloat16", True, False)
 
 
@@ -559,7 +562,7 @@ def sft_config(cfg: TrainConfig, train_dir: Path) -> Any:
         "data_seed": cfg.seed,
         "completion_only_loss": True,
         "packing": False,
-        "bf16": precision.bf16,  # bf16 autocast on CUDA GPUs that support it (TRL would default to bf16 anywhere)
+        "bf16": precision.bf16,  # bf16 autocast where the device has native bf16 (TRL would default to bf16 anywhere)
         "fp16": False,
         "use_cpu": precision.use_cpu,
         "dataloader_num_workers": 0,
