@@ -43,9 +43,10 @@ logger = logging.getLogger(__name__)
 class DemoPlan(BaseModel):
     """Sizes of the demo, chosen to finish in about 30 minutes on 2 CPU cores (Qwen) or a few (SmolLM2).
 
-    Audits run on llama.cpp (the bundled GGUF; fine-tuned adapters converted to GGUF LoRAs), 2-3x
-    faster than transformers on a CPU, which pays for every HarmBench standard and contextual
-    behaviour; fine-tuning stays on TRL. ``backend: hf`` audits with transformers instead.
+    Audits run on llama.cpp (the bundled GGUF; fine-tuned adapters converted to GGUF LoRAs), about
+    2x faster than transformers on a CPU, which pays for every HarmBench standard and contextual
+    behaviour and 75 trivia questions; fine-tuning stays on TRL. ``backend: hf`` audits with
+    transformers instead.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,7 +65,7 @@ class DemoPlan(BaseModel):
     max_length: int = 256
     judges: list[str] = ["keyword-extended", "keyword-zou-qi", "refusal-classifier"]
     overrefusal_limit: int = Field(60, ge=0, description="harmless look-alike prompts per model (0: skip)")
-    drift_limit: int = Field(60, ge=0, description="trivia questions per model under B, FIP and RIP (0: skip)")
+    drift_limit: int = Field(75, ge=0, description="trivia questions per model under B, FIP and RIP (0: skip)")
     truthfulness_limit: int = Field(30, ge=0, description="trivia facts per model as true/false claims (0: skip)")
     calibrate: bool = True
     seed: int = 0

@@ -104,6 +104,25 @@ def test_sampling_is_seeded_per_conversation_not_per_batch(gguf: Path) -> None:
     assert [c.text for c in together] != [c.text for c in other_seed]
 
 
+def test_a_one_token_reply_to_a_prompt_just_generated_from_is_not_read_again(gguf: Path) -> None:
+    requests = [(c, v) for c in CONVERSATIONS for v in ("True", "False")]
+    requests += [(CONVERSATIONS[0], "The capital of France is Paris.")]  # several tokens: read again
+    fresh = _backend(gguf, batch_size=4).loglikelihood(requests)
+    backend = _backend(gguf, batch_size=4)
+    backend.generate(CONVERSATIONS, GenParams(max_new_tokens=4))
+    reads: list[int] = []
+    prefill = backend._prefill
+    backend._prefill = lambda ctx, rows, first: reads.append(len(rows)) or prefill(ctx, rows, first)  # type: ignore[method-assign]
+    reused = backend.loglikelihood(requests)
+    assert reads == [1]  # only the multi-token continuation's prompt
+    assert [s.n_tokens for s in reused] == [s.n_tokens for s in fresh]
+    assert [s.logprob for s in reused] == pytest.approx([s.logprob for s in fresh], abs=1e-3)
+    backend.close()  # a reloaded model reads prompts anew
+    reads.clear()
+    backend.loglikelihood(requests[:2])
+    assert reads == [1]
+
+
 def test_token_logprobs_and_entropy(gguf: Path) -> None:
     completion = _backend(gguf, batch_size=2).generate(CONVERSATIONS[:2], GenParams(max_new_tokens=8, logprobs=5))[0]
     assert completion.steps is not None and len(completion.steps) == completion.n_tokens

@@ -14,7 +14,9 @@ own ``batched`` example and server slots do.
   does not depend on its batch neighbours.
 - Token log-probabilities (drift uncertainty) and the entropy of the full next-token
   distribution come from the raw logits; log-likelihoods of given continuations
-  (``loglikelihood``) are read from the logits of one forward pass per distinct prefix.
+  (``loglikelihood``) are read from the logits of one forward pass per distinct prefix; a
+  one-token continuation of a prompt generation just read (the truthfulness audit's True/False
+  margins) is scored from the logits that generation computed.
 - A LoRA adapter is a GGUF LoRA (``tunesafe.backends.gguf_export`` converts a PEFT adapter once)
   applied with ``llama_set_adapters_lora``, never merged.
 """
@@ -26,6 +28,7 @@ import ctypes
 import logging
 import math
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,9 +52,12 @@ BACKEND_VERSION = 1
 PROMPT_CHUNK = 512
 """Tokens per ``llama_decode`` call while reading prompts (llama.cpp's default ``n_batch``)."""
 CTX_STEP = 256
+"""Per-sequence context sizes are rounded up to this many tokens (fewer context rebuilds)."""
 MIN_SHARED_PREFIX = 4
 """A prefix all prompts of a batch share is read once when it is at least this many tokens."""
-"""Per-sequence context sizes are rounded up to this many tokens (fewer context rebuilds)."""
+PROMPT_LOGITS_BYTES = 128 * 2**20
+"""The next-token logits of the prompts generation last read are kept up to this size (about 200
+prompts of a 150k-token vocabulary), so scoring a one-token reply to one of them reads it no more."""
 
 
 class LlamaCppBackend:
@@ -110,6 +116,7 @@ class LlamaCppBackend:
         self._ctx_per_seq = 0
         self._lora: Any = None
         self._n_vocab = 0
+        self._prompt_logits: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> LlamaCppBackend:
@@ -302,6 +309,7 @@ class LlamaCppBackend:
                 done[seq] = True
 
         for seq, _pos, logits in self._prefill(ctx, rows, [len(row) - 1 for row in rows]):
+            self._remember_prompt(rows[seq], logits)
             pick(seq, logits)
         # one new token per unfinished sequence per step
         while not all(done):
@@ -313,6 +321,14 @@ class LlamaCppBackend:
             for seq, _pos, logits in self._decode_entries(ctx, entries):
                 pick(seq, logits)
         return [self._completion(generated[seq], steps[seq] if params.logprobs else None) for seq in range(len(rows))]
+
+    def _remember_prompt(self, prompt: list[int], logits: np.ndarray) -> None:
+        """Keep the logits after ``prompt`` (adapter on, as generation runs), the oldest dropped past
+        :data:`PROMPT_LOGITS_BYTES`."""
+        self._prompt_logits[tuple(prompt)] = logits
+        self._prompt_logits.move_to_end(tuple(prompt))
+        while len(self._prompt_logits) * logits.nbytes > PROMPT_LOGITS_BYTES:
+            self._prompt_logits.popitem(last=False)
 
     def _prefill(self, ctx: Any, rows: list[list[int]], first: list[int]) -> list[tuple[int, int, np.ndarray]]:
         """Read each row into its own sequence (row ``i`` is sequence ``i``); logits at positions from ``first[i]`` on.
@@ -394,7 +410,10 @@ class LlamaCppBackend:
         groups: dict[tuple[int, ...], list[int]] = {}
         scores: dict[int, ContinuationScore] = {}
         for index, (prompt, continuation) in enumerate(rows):
-            if continuation:
+            read = self._prompt_logits.get(tuple(prompt)) if len(continuation) == 1 else None
+            if read is not None:  # generation already read this prompt
+                scores[index] = ContinuationScore(logprob=float(_log_softmax(read)[continuation[0]]), n_tokens=1)
+            elif continuation:
                 groups.setdefault(tuple(prompt + continuation[:-1]), []).append(index)
             else:
                 scores[index] = ContinuationScore(logprob=0.0, n_tokens=0)
@@ -482,6 +501,7 @@ class LlamaCppBackend:
             return
         llama_cpp = _llama_cpp()
         self._free_context()
+        self._prompt_logits.clear()
         if self._lora is not None:
             llama_cpp.llama_adapter_lora_free(self._lora)
             self._lora = None
