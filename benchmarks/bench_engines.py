@@ -5,7 +5,8 @@
 2. ``hf-backend``: tunesafe's batched, length-sorted transformers backend (fp32 on CPU);
 3. ``llamacpp-backend``: tunesafe's in-process llama.cpp backend, sequences decoded in one batch;
 4. ``llamacpp-raw``: llama-cpp-python's ``Llama.create_chat_completion``, one prompt at a time;
-5. ``llamacpp-server``: llama.cpp's server (``python -m llama_cpp.server``) through ``backend: openai``.
+5. ``llamacpp-server``: llama.cpp's server (``python -m llama_cpp.server``) through ``backend: openai``,
+   one request at a time, ``endpoint.extra_body: {repeat_penalty: 1.0}`` (plain greedy).
 
 Every engine decodes greedily; the HF model is the GGUF dequantized to fp32. For each engine the
 share of greedy texts identical to the HF backend's and of keyword-extended verdicts that match
@@ -96,7 +97,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(gguf: Path, threads: int, parallel: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(gguf: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads), "--model_alias", "bench"]
@@ -150,8 +151,10 @@ def main() -> None:
         else:
             from tunesafe.backends.openai_compat import OpenAICompatBackend
 
-            server, url = start_server(gguf, args.threads, args.batch_size)
-            run = from_backend(OpenAICompatBackend(url, "bench", max_concurrency=1))
+            server, url = start_server(gguf, args.threads)
+            # the server's default repeat_penalty of 1.1 would make its "greedy" differ from every other engine's
+            neutral = {"repeat_penalty": 1.0}
+            run = from_backend(OpenAICompatBackend(url, "bench", max_concurrency=1, extra_body=neutral))
         run(convs[:1], params.model_copy(update={"max_new_tokens": 2}))  # warm-up: loading is not timed
         start = time.perf_counter()
         texts = run(convs, params)

@@ -34,6 +34,9 @@ class EndpointSpec(_Strict):
     be read (its ``.gguf``, its HF model folder or a bundled model name): with it tunesafe renders
     prompts itself and scores continuations over ``/completions`` (log-likelihoods: truthfulness
     margins, multiple choice); the template's content then enters the model fingerprint.
+    ``extra_body`` adds server-specific fields to every request, the way the OpenAI SDK's
+    ``extra_body`` does: e.g. ``{repeat_penalty: 1.0}`` for llama-cpp-python's server, whose default
+    penalty of 1.1 otherwise changes greedy decoding. It enters the model fingerprint too.
     """
 
     base_url: str = Field(description="the API root, e.g. http://127.0.0.1:8000/v1")
@@ -46,12 +49,27 @@ class EndpointSpec(_Strict):
     chat_template: str | None = Field(
         None, description="the served model's .gguf, HF folder or bundled name, for log-likelihoods over HTTP"
     )
+    extra_body: dict[str, Any] | None = Field(
+        None, description="server-specific request fields, e.g. {repeat_penalty: 1.0} for llama-cpp-python's server"
+    )
 
     @model_validator(mode="after")
     def _http_url(self) -> EndpointSpec:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"endpoint.base_url must start with http:// or https://, got {self.base_url!r}")
+        reserved = sorted(set(self.extra_body or {}) & RESERVED_REQUEST_FIELDS)
+        if reserved:
+            raise ValueError(
+                f"endpoint.extra_body cannot set {', '.join(reserved)}: tunesafe sets them from the model and "
+                "generation settings (generation.temperature, top_p, seed, max_new_tokens)"
+            )
         return self
+
+
+RESERVED_REQUEST_FIELDS = frozenset(
+    {"model", "messages", "prompt", "max_tokens", "temperature", "top_p", "seed", "stream", "logprobs", "top_logprobs"}
+)
+"""Request fields tunesafe writes itself; ``endpoint.extra_body`` may not replace them."""
 
 
 class ModelSpec(_Strict):
@@ -129,14 +147,14 @@ def normalised_for_hash(data: Any) -> Any:
 
 def without_absent_endpoints(data: Any) -> Any:
     """A config dump with every ``endpoint: None`` of a model spec, and every endpoint's
-    ``chat_template: None``, left out (recursively), so that hashes of configs written before these
-    existed stay the same."""
+    ``chat_template: None`` and ``extra_body: None``, left out (recursively), so that hashes of
+    configs written before these existed stay the same."""
     if isinstance(data, dict):
         return {
             k: without_absent_endpoints(v)
             for k, v in data.items()
             if not (k == "endpoint" and v is None and "backend" in data)
-            and not (k == "chat_template" and v is None and "base_url" in data)
+            and not (k in ("chat_template", "extra_body") and v is None and "base_url" in data)
         }
     if isinstance(data, list):
         return [without_absent_endpoints(v) for v in data]

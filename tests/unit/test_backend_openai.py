@@ -481,6 +481,30 @@ def test_chat_template_enters_the_fingerprint_only_when_set(server: FakeServer, 
         _backend(server, chat_template=str(tmp_path / "missing.gguf")).fingerprint()
 
 
+def test_extra_body_fields_reach_every_request_and_the_fingerprint(server: FakeServer, tmp_path: Path) -> None:
+    plain = _backend(server)
+    penalty = {"repeat_penalty": 1.0, "repetition_penalty": 1.0, "top_k": 0}
+    backend = _backend(server, extra_body=penalty)
+    backend.generate([_user("hi")], GenParams(max_new_tokens=4, seed=3))
+    body = server.chat[-1]["body"]
+    assert {k: body[k] for k in penalty} == penalty
+    assert (body["max_tokens"], body["seed"], body["messages"]) == (4, 3, _user("hi"))  # tunesafe's own fields
+    assert backend.fingerprint() != plain.fingerprint()
+    assert _backend(server, extra_body={}).fingerprint() == plain.fingerprint()  # empty is absent
+    endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}
+    served = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}})
+    with_extra = AuditConfig.model_validate(
+        {"model": {"backend": "openai", "endpoint": {**endpoint, "extra_body": penalty}}}
+    )
+    assert config_hash(with_extra) != config_hash(served)
+    loaded = load_backend(with_extra.model)
+    assert isinstance(loaded, OpenAICompatBackend) and loaded.extra_body == penalty
+    with pytest.raises(ValueError, match="extra_body cannot set max_tokens, temperature"):
+        ModelSpec.model_validate(
+            {"backend": "openai", "endpoint": {**endpoint, "extra_body": {"temperature": 1, "max_tokens": 9}}}
+        )
+
+
 def test_endpoint_chat_template_leaves_existing_hashes_alone(tmp_path: Path) -> None:
     endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}
     served = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}})

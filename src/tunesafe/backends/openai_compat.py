@@ -98,6 +98,7 @@ class OpenAICompatBackend:
         backoff_s: first backoff delay; doubles per retry, at most 30 s.
         chat_template: where the served model's chat template is read from (a ``.gguf`` file, a
             Hugging Face model folder or a bundled model name); enables :meth:`loglikelihood`.
+        extra_body: server-specific fields added to every request (tunesafe's own fields win).
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class OpenAICompatBackend:
         system_prompt: str | None = None,
         backoff_s: float = 1.0,
         chat_template: str | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -128,6 +130,7 @@ class OpenAICompatBackend:
         self.system_prompt = system_prompt
         self.backoff_s = backoff_s
         self.chat_template = chat_template
+        self.extra_body = dict(extra_body or {})
         self.name = f"openai:{model}"
         self._fingerprint: str | None = None
         self._template: ChatTemplate | None = None
@@ -152,6 +155,7 @@ class OpenAICompatBackend:
             revision=endpoint.revision,
             system_prompt=spec.system_prompt,
             chat_template=endpoint.chat_template,
+            extra_body=endpoint.extra_body,
         )
 
     def __repr__(self) -> str:
@@ -164,8 +168,8 @@ class OpenAICompatBackend:
 
     def fingerprint(self) -> str:
         """sha256 of base URL, served model name, revision, system prompt and the server's ``/models`` entry,
-        and of the chat template's content when ``chat_template`` is set (left out otherwise, so
-        fingerprints made before it existed stay the same).
+        and of the chat template's content and the ``extra_body`` fields when they are set (left out
+        otherwise, so fingerprints made before they existed stay the same).
 
         The entry (id, root, parent, meta: e.g. vLLM's model path, llama.cpp's parameter count and
         file size) is asked for once; a server without ``/models`` leaves it out. An unreachable
@@ -183,6 +187,8 @@ class OpenAICompatBackend:
             }
             if self.chat_template is not None:
                 identity["chat_template"] = self.template().identity()
+            if self.extra_body:
+                identity["extra_body"] = self.extra_body
             self._fingerprint = sha256_obj(identity)
         return self._fingerprint
 
@@ -239,6 +245,7 @@ class OpenAICompatBackend:
 
     def _body(self, conversation: Conversation, params: GenParams) -> dict[str, Any]:
         body: dict[str, Any] = {
+            **self.extra_body,
             "model": self.model,
             "messages": self._with_system(conversation),
             "max_tokens": params.max_new_tokens,
@@ -381,6 +388,7 @@ class OpenAICompatBackend:
         # alignment check. add_special_tokens false: vLLM would add a BOS token the template already wrote
         # (the HF backend tokenizes the rendered prompt the same way); servers that do not know it ignore it.
         body: dict[str, Any] = {
+            **self.extra_body,
             "model": self.model,
             "prompt": text,
             "max_tokens": 1,
