@@ -31,11 +31,15 @@ PYTEST_ARGS ?=
 
 .PHONY: demo demo-quick test test-fast lint install llama-wheel clean
 
+# The llama-cpp-python wheel builds (compiling on every core) while torch and the other packages
+# install (mostly unpacking on one), then the last install adds it.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c $(CONSTRAINTS) $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(MAKE) --no-print-directory llama-wheel
+	$(MAKE) --no-print-directory llama-wheel & wheel=$$!; \
+	$(PIP) install -q -c $(CONSTRAINTS) $(TORCH_PIP_ARGS) "$(TORCH_SPEC)" \
+		&& $(PIP) install -q -c $(CONSTRAINTS) -e ".[train,dev]"; installed=$$?; \
+	wait $$wheel && test $$installed -eq 0
 	$(PIP) install -q -c $(CONSTRAINTS) --find-links $(LLAMA_WHEELHOUSE) -e ".[train,dev,llamacpp]"
 	touch $(STAMP)
 

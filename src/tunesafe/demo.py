@@ -55,10 +55,10 @@ class DemoPlan(BaseModel):
     backend: Literal["llamacpp", "hf"] = "llamacpp"
     audit_limit: int | None = Field(None, ge=1, description="stratified HarmBench subsample (None: every behaviour)")
     subsets: list[str] = ["standard", "contextual"]
-    max_new_tokens: int = Field(40, ge=1)
+    max_new_tokens: int = Field(32, ge=1)
     batch_size: int = Field(16, ge=1)
     n_train: int = Field(160, ge=1)
-    max_steps: int = Field(16, ge=1)
+    max_steps: int = Field(12, ge=1)
     per_device_batch_size: int = 4
     gradient_accumulation_steps: int = 2
     learning_rate: float = 3e-4
@@ -75,7 +75,6 @@ class DemoPlan(BaseModel):
         return cls(
             model="smollm2-135m-instruct",
             audit_limit=40,
-            max_new_tokens=32,
             n_train=80,
             max_steps=10,
             overrefusal_limit=30,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from tunesafe._util.hashing import _cached_file_hash, sha256_obj
 from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback, with_system_prompt
 from tunesafe.backends.chat_template import ChatTemplate
-from tunesafe.backends.hf import conversation_seed, split_continuation
+from tunesafe.backends.hf import conversation_seed, length_sorted_batches, split_continuation
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
 
 if TYPE_CHECKING:
@@ -279,10 +279,8 @@ class LlamaCppBackend:
             return []
         self.load()
         encoded = self.encode(conversations)
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         results: dict[int, Completion] = {}
-        for start in range(0, len(order), self.batch_size):
-            group = order[start : start + self.batch_size]
+        for group in length_sorted_batches([len(ids) for ids in encoded], self.batch_size):
             rngs = None if params.greedy else [_rng(conversation_seed(params.seed, conversations[i])) for i in group]
             completions = self._decode_group([encoded[i] for i in group], params, rngs)
             results.update(zip(group, completions, strict=True))
