@@ -323,8 +323,9 @@ class LlamaCppBackend:
     def _remember_prompt(self, prompt: list[int], logits: np.ndarray) -> None:
         """Keep the logits after ``prompt`` (adapter on, as generation runs), the oldest dropped past
         :data:`PROMPT_LOGITS_BYTES`."""
-        self._prompt_logits[tuple(prompt)] = logits
-        self._prompt_logits.move_to_end(tuple(prompt))
+        key = tuple(prompt)
+        self._prompt_logits[key] = logits
+        self._prompt_logits.move_to_end(key)
         while len(self._prompt_logits) * logits.nbytes > PROMPT_LOGITS_BYTES:
             self._prompt_logits.popitem(last=False)
 
