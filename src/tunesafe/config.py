@@ -23,6 +23,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+RESERVED_REQUEST_FIELDS = frozenset(
+    {"model", "messages", "prompt", "max_tokens", "temperature", "top_p", "seed", "stream", "logprobs", "top_logprobs"}
+)
+"""Request fields tunesafe writes itself; ``endpoint.extra_body`` may not replace them."""
+
+
 class EndpointSpec(_Strict):
     """A served model behind an OpenAI-compatible ``/v1/chat/completions`` API (vLLM, llama.cpp
     server, TGI, ...); see ``docs/endpoints.md``.
@@ -64,12 +70,6 @@ class EndpointSpec(_Strict):
                 "generation settings (generation.temperature, top_p, seed, max_new_tokens)"
             )
         return self
-
-
-RESERVED_REQUEST_FIELDS = frozenset(
-    {"model", "messages", "prompt", "max_tokens", "temperature", "top_p", "seed", "stream", "logprobs", "top_logprobs"}
-)
-"""Request fields tunesafe writes itself; ``endpoint.extra_body`` may not replace them."""
 
 
 class ModelSpec(_Strict):

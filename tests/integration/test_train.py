@@ -209,13 +209,18 @@ def test_prompts_too_long_for_max_length_are_left_out(tiny_model_dir: Path) -> N
     assert [p.id for p in kept] == ["short"]
 
 
-def test_sft_config_follows_the_train_config(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_sft_config_follows_the_train_config(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunesafe._util import precision
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)  # float32 whatever this CPU is
     cfg = _config(tiny_model_dir, lr_scheduler="cosine", trainer_kwargs={"logging_steps": 5, "max_grad_norm": 0.5})
     args = sft.sft_config(cfg, tmp_path)
     assert args.completion_only_loss is True and args.assistant_only_loss is False and args.packing is False
     assert (args.max_steps, args.seed, args.data_seed, args.max_length) == (3, 1, 1, 128)
     assert args.per_device_train_batch_size == 2 and args.gradient_accumulation_steps == 2
-    assert args.lr_scheduler_type == "cosine" and args.bf16 is sft.training_precision(cfg).bf16
+    assert args.lr_scheduler_type == "cosine" and args.bf16 is False
     assert args.logging_steps == 5 and args.max_grad_norm == 0.5  # trainer_kwargs win
     assert args.report_to == [] and args.disable_tqdm is True
     assert args.gradient_checkpointing is False

@@ -148,7 +148,7 @@ def training_precision(cfg: TrainConfig) -> TrainingPrecision:
     in float32); a full fine-tune keeps float32 master weights under bf16 autocast, since updates
     of lr 2e-5 mostly vanish when added to bfloat16 weights. On a CPU with native bfloat16
     (:func:`~tunesafe._util.precision.cpu_supports_bf16`) the weights stay float32 and the forward
-    pass autocasts to bfloat16, about 1.8x faster than float32 (docs/benchmarks.md). Anywhere
+    pass autocasts to bfloat16, about 1.3x faster per step than float32 (docs/benchmarks.md). Anywhere
     else ``auto`` trains in float32 without autocast: on other CPUs, and on older GPUs, where fp16
     training would need loss scaling and float32 master weights to be stable. An explicit dtype
     loads the weights as written, without autocast except ``bfloat16`` on CUDA (the pure-bf16
