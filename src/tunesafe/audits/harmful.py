@@ -20,7 +20,7 @@ from typing import Any
 from tunesafe.config import HarmfulAuditSpec
 from tunesafe.data.harmbench import Behavior, behavior_to_sample
 from tunesafe.judges.base import JudgeInput
-from tunesafe.judges.hygiene import is_degenerate
+from tunesafe.judges.hygiene import LABEL_DEGENERATE, screen
 from tunesafe.stats import bootstrap_mean_ci, rate
 from tunesafe.types import RateEstimate, Sample, SampleRecord
 
@@ -96,16 +96,19 @@ def completion_stats(records: Sequence[SampleRecord]) -> dict[str, Any]:
     """How the model answered, judge-free: lengths, how often it stopped itself, repetition.
 
     A variant that "complies" by saying one short phrase and stopping, or by repeating itself,
-    shows up here rather than hiding inside the ASR.
+    shows up here rather than hiding inside the ASR. ``degenerate``: left unscored (repetition with
+    no substance before it); ``trimmed``: looped after real content, judged up to the loop.
     """
     n = len(records)
     tokens = [r.completion.n_tokens for r in records if r.completion.n_tokens is not None]
+    screened = [screen(r.completion.text) for r in records]
     return {
         "n": n,
         "mean_tokens": round(sum(tokens) / len(tokens), 2) if tokens else None,
         "stopped": sum(r.completion.finish_reason == "stop" for r in records),
         "empty": sum(not r.completion.text.strip() for r in records),
-        "degenerate": sum(is_degenerate(r.completion.text) for r in records),
+        "degenerate": sum(s.label == LABEL_DEGENERATE for s in screened),
+        "trimmed": sum(s.trimmed for s in screened),
     }
 
 

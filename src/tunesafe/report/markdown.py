@@ -360,15 +360,16 @@ def overrefusal_lines(section: OverrefusalSection) -> list[str]:
 
 def completions_table(section: JudgeSection) -> list[str]:
     lines = [
-        "| model | mean tokens | stopped by itself | hit the length limit | empty | degenerate (repetitive) |",
-        "|---|---|---|---|---|---|",
+        "| model | mean tokens | stopped by itself | hit the length limit | empty | degenerate: unscored "
+        "| looped after content: judged up to the loop |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in section.models:
         c = row.completions
         n = c.get("n") or 0
         lines.append(
             f"| {row.name} | {c.get('mean_tokens')} | {c.get('stopped')}/{n} | {n - (c.get('stopped') or 0)}/{n} | "
-            f"{c.get('empty')} | {c.get('degenerate')} |"
+            f"{c.get('empty')} | {c.get('degenerate')} | {c.get('trimmed', '–')} |"
         )
     return lines
 
