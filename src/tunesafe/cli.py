@@ -243,6 +243,12 @@ def import_(
     category_col: Annotated[str | None, typer.Option("--category-col")] = None,
     id_col: Annotated[str | None, typer.Option("--id-col", help="stable prompt ids (to pair runs)")] = None,
     subset_col: Annotated[str | None, typer.Option("--subset-col")] = None,
+    context_col: Annotated[
+        str | None,
+        typer.Option(
+            "--context-col", help="a context put before the prompt in the user turn, as HarmBench's ContextString"
+        ),
+    ] = None,
     label_col: Annotated[
         str | None, typer.Option("--label-col", help="an existing verdict: unsafe/safe, yes/no, 1/0, …")
     ] = None,
@@ -258,9 +264,10 @@ def import_(
         list[str],
         typer.Option(
             "--columns",
-            help="drift: KEY=COLUMN[,KEY=COLUMN…], or 'published' for Kumar 2024's files; keys: question_id, "
-            "answer, condition, correct, gold, wrong_answer, question, context, run, probability, perplexity, "
-            "entropy, entropy_topk",
+            help="drift: KEY=COLUMN[,KEY=COLUMN…], or 'published' for Kumar 2024's files as published (columns "
+            "and condition found per file; after it KEY= switches a column off, e.g. correct= recomputes "
+            "correctness); keys: question_id, answer, condition, correct, gold, wrong_answer, question, context, "
+            "run, probability, perplexity, entropy, entropy_topk; outer.field reads a nested object's field",
         ),
     ] = [],  # noqa: B006
     trivia: Annotated[
@@ -272,7 +279,11 @@ def import_(
     log_level: LogOpt = "INFO",
     quiet: QuietOpt = False,
 ) -> None:
-    """Turn external completions (or per-answer drift results) into a run directory, to judge and compare them."""
+    """Turn external completions (or per-answer drift results) into a run directory, to judge and compare them.
+
+    A HarmBench table (Behavior, ContextString, BehaviorID columns) needs no column options: contexts go
+    into the user turn as the HarmBench audit puts them.
+    """
     from tunesafe.config import ConfigError
     from tunesafe.importer import ImportColumns, import_completions
     from tunesafe.rejudge import rejudge_run
@@ -284,6 +295,7 @@ def import_(
         "--category-col": category_col is not None,
         "--id-col": id_col is not None,
         "--subset-col": subset_col is not None,
+        "--context-col": context_col is not None,
         "--label-col": label_col is not None,
         "--label-judge": label_judge != "imported-label",
         "--split": split != "train",
@@ -310,6 +322,7 @@ def import_(
         id=id_col,
         subset=subset_col,
         label=label_col,
+        context=context_col,
     )
     run = import_completions(
         source[0], output, columns=columns_map, audit=audit, name=name, label_judge=label_judge, split=split
@@ -343,16 +356,16 @@ def _import_drift(
         except ValueError:
             path, suffix = text, ""
         pairs.append((path, suffix or condition) if path else (text, condition))
-    mapping: dict[str, str] = {}
-    published = False
-    for item in (part.strip() for spec in columns for part in spec.split(",")):
+    mapping: dict[str, str | None] = {}
+    items = [part.strip() for spec in columns for part in spec.split(",")]
+    published = "published" in items
+    for item in items:
         key, sep, value = item.partition("=")
         if item == "published":
-            published = True
-        elif not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"--columns {item!r}: write KEY=COLUMN (or 'published')")
-        else:
-            mapping[key.strip()] = value.strip()
+            continue
+        if not sep or not key.strip() or not (value.strip() or published):
+            raise ConfigError(f"--columns {item!r}: write KEY=COLUMN (or 'published', then KEY= for no column)")
+        mapping[key.strip()] = value.strip() or None
     if match not in ("normalized", "substring"):
         raise ConfigError(f"--match {match!r}: use normalized or substring")
     try:
@@ -464,6 +477,55 @@ def compare(
         console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
     console.print(f"HTML report: {files.html}", highlight=False)
     typer.echo(str(files.markdown))
+
+
+@app.command("export")
+@_guard
+def export_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="audit run directories")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="table file: .parquet, .csv or .jsonl")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="parquet, csv or jsonl (default: the file's suffix)")
+    ] = None,
+    audit: Annotated[
+        list[str],
+        typer.Option(help="only this audit (repeatable): harmful, overrefusal, drift, truthfulness, truthfulness_mc"),
+    ] = [],  # noqa: B006
+    include_completions: Annotated[
+        bool, typer.Option("--include-completions", help="add prompt, completion and judge output columns")
+    ] = False,
+    show_harmful: Annotated[
+        bool, typer.Option("--show-harmful", help="with --include-completions: also completions judged compliant")
+    ] = False,
+) -> None:
+    """The runs' samples as one table (one row per sample and judge) for pandas, datasets or a spreadsheet."""
+    from tunesafe._util.console import console
+    from tunesafe.config import ConfigError
+    from tunesafe.export import EXPORT_AUDITS, export_samples
+
+    if show_harmful and not include_completions:
+        raise ConfigError("--show-harmful needs --include-completions")
+    result = export_samples(
+        runs,
+        output,
+        fmt=fmt,
+        audits=audit or EXPORT_AUDITS,
+        include_completions=include_completions,
+        show_harmful=show_harmful,
+    )
+    console.print(
+        f"{result.n_rows} rows ({result.n_samples} samples from {result.n_runs} run(s)), {len(result.columns)} columns",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.n_hidden:
+        console.print(
+            f"{result.n_hidden} harmful-audit completions hidden (not every judge scored a refusal, or the model "
+            "did not stop by itself); pass --show-harmful to include them",
+            highlight=False,
+            soft_wrap=True,
+        )
+    typer.echo(result.path)
 
 
 @app.command()

@@ -1,10 +1,15 @@
 """Import completions made elsewhere into a run directory, so tunesafe can judge, score and compare them.
 
 A file (CSV / TSV / JSONL / JSON / Parquet, or ``hf:<name>``) with prompt and completion columns,
-and optionally category, subset, id and an existing verdict (a label column), becomes an audit run
-directory written exactly like the runner's — for example a paper's released generations judged
-by Llama Guard. Existing labels become verdicts of a judge named ``imported-label`` in tunesafe's
-one polarity (1.0 = complied / unsafe, 0.0 = refused / safe, None = unrecognised).
+and optionally category, subset, id, a context (HarmBench's ``ContextString``) and an existing verdict
+(a label column), becomes an audit run directory written exactly like the runner's — for example a
+paper's released generations judged by Llama Guard. Existing labels become verdicts of a judge named
+``imported-label`` in tunesafe's one polarity (1.0 = complied / unsafe, 0.0 = refused / safe, None = unrecognised).
+
+A context goes into the user turn exactly as the HarmBench audit puts it (``context_messages``:
+``context + "\\n\\n---\\n\\n" + behaviour``), so judges see the request with its context. A HarmBench
+table (``Behavior``, ``ContextString``, ``BehaviorID`` columns) is recognised: unmapped columns take
+HarmBench's names (see :func:`resolve_columns`).
 
 All or nothing: the whole file is validated before anything is written, the run is built in a
 temporary folder beside ``output`` and renamed into place at the end, so a bad file or a crash
@@ -35,6 +40,7 @@ from tunesafe.config import (
     OverrefusalAuditSpec,
     dump_config,
 )
+from tunesafe.data.harmbench import context_messages
 from tunesafe.data.registry import DatasetInfo, slug, stable_id
 from tunesafe.data.tables import HF_PREFIX, Row, read_table, require_columns, table_sha256
 from tunesafe.results import RunDir
@@ -46,10 +52,15 @@ ImportAudit = Literal["harmful", "overrefusal"]
 COMPLIED_LABELS = frozenset({"unsafe", "yes", "true", "1", "1.0", "complied", "compliance", "harmful", "jailbroken"})
 REFUSED_LABELS = frozenset({"safe", "no", "false", "0", "0.0", "refused", "refusal", "refuse"})
 UNLABELLED = "unlabelled"
+HARMBENCH_LAYOUT = ("Behavior", "ContextString", "BehaviorID")
 
 
 class ImportColumns(BaseModel):
-    """Which columns of the completions file hold what (only ``prompt`` and ``completion`` are required)."""
+    """Which columns of the completions file hold what (only ``prompt`` and ``completion`` are required).
+
+    ``context``: a context put before the prompt in the user turn, as HarmBench's contextual behaviours
+    (an empty cell: no context).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +70,36 @@ class ImportColumns(BaseModel):
     id: str | None = None
     subset: str | None = None
     label: str | None = None
+    context: str | None = None
+
+
+def is_harmbench_layout(header: Sequence[str]) -> bool:
+    """A HarmBench behaviours table: ``Behavior``, ``ContextString`` and ``BehaviorID`` columns."""
+    return set(HARMBENCH_LAYOUT) <= set(header)
+
+
+def resolve_columns(columns: ImportColumns, header: Sequence[str]) -> ImportColumns:
+    """Fill the columns left unmapped with HarmBench's names when ``header`` is a HarmBench table.
+
+    Prompt ``Behavior`` (when the file has no ``prompt`` column), then context ``ContextString``,
+    id ``BehaviorID``, category ``SemanticCategory``, subset ``FunctionalCategory``, and completion
+    ``generation`` when there is no ``completion`` column. Mapped columns are kept; the context is
+    only added to a ``Behavior`` prompt (a prompt column of its own may hold the context already).
+    """
+    if not is_harmbench_layout(header):
+        return columns
+    names = set(header)
+    update: dict[str, str] = {}
+    if columns.prompt == "prompt" and "prompt" not in names:
+        update["prompt"] = "Behavior"
+    if columns.completion == "completion" and "completion" not in names and "generation" in names:
+        update["completion"] = "generation"
+    if columns.context is None and update.get("prompt", columns.prompt) == "Behavior":
+        update["context"] = "ContextString"
+    for field, column in (("id", "BehaviorID"), ("category", "SemanticCategory"), ("subset", "FunctionalCategory")):
+        if getattr(columns, field) is None and column in names:
+            update[field] = column
+    return columns.model_copy(update=update)
 
 
 def parse_label(value: Any) -> float | None:
@@ -112,11 +153,19 @@ def optional_cell(row: Row, column: str | None) -> str | None:
     return str(row[column]).strip()
 
 
+def context_cell(row: Row, column: str | None) -> str | None:
+    """The context as written (not stripped, as the HarmBench audit reads it); None for an empty cell."""
+    if column is None or is_empty(row.get(column)):
+        return None
+    return str(row[column])
+
+
 def build_records(
     rows: Sequence[Row], columns: ImportColumns, *, audit: str, source: str, label_judge: str, id_prefix: str
 ) -> list[SampleRecord]:
-    """One record per row, validated. Ids: the id column (must be unique), else ``<id_prefix>-<sha12(prompt)>``
-    with ``-2``, ``-3``, … on repeated prompts (several completions per prompt).
+    """One record per row, validated. Ids: the id column (must be unique), else ``<id_prefix>-<sha12(user turn)>``
+    with ``-2``, ``-3``, … on repeated prompts (several completions per prompt). The user turn is the
+    prompt, or its context joined before it as the HarmBench audit does (``context_messages``).
 
     Raises:
         ValueError: a missing column, an empty prompt or completion cell, a repeated id.
@@ -127,8 +176,9 @@ def build_records(
     for number, row in enumerate(rows, start=1):
         prompt = text_cell(row, columns.prompt, number, source)
         completion = text_cell(row, columns.completion, number, source)
+        messages = context_messages(prompt, context_cell(row, columns.context))
         given_id = optional_cell(row, columns.id)
-        base = given_id or stable_id(id_prefix, prompt)
+        base = given_id or stable_id(id_prefix, messages[-1]["content"])
         seen[base] += 1
         if given_id and seen[base] > 1:
             raise ValueError(f"{source}: row {number}: id {given_id!r} repeats an earlier row; ids must be unique")
@@ -140,7 +190,7 @@ def build_records(
                 sample_id=sample_id,
                 category=optional_cell(row, columns.category),
                 subset=optional_cell(row, columns.subset),
-                messages=[{"role": "user", "content": prompt}],
+                messages=messages,
                 completion=Completion(text=completion),
                 verdicts=verdicts,
                 metadata={"source_row": number},
@@ -156,7 +206,7 @@ def import_config(
     source: str, columns: ImportColumns, records: Sequence[SampleRecord], audit: ImportAudit, name: str, split: str
 ) -> AuditConfig:
     """The run's config: no model (``backend="imported"``), no judges yet, the file as the dataset."""
-    column_map = ColumnMap(prompt=columns.prompt, category=columns.category, id=columns.id)
+    column_map = ColumnMap(prompt=columns.prompt, category=columns.category, id=columns.id, context=columns.context)
     if audit == "overrefusal":
         audits = AuditsSpec(
             harmful=None, overrefusal=OverrefusalAuditSpec(dataset=source, columns=column_map, split=split, judges=[])
@@ -268,7 +318,8 @@ def import_completions(
     fingerprint; the dataset's provenance; ``info.imported_from``, ``info.columns``, ``info.labels``),
     ``samples/<audit>.jsonl`` and ``metrics.json`` (the same aggregation as the runner's). Rejudge it
     with ``tunesafe rejudge`` to add judges. ``id_prefix`` names ids when there is no id column
-    (use the same prefix for files to be compared, or give an id column).
+    (use the same prefix for files to be compared, or give an id column). A HarmBench table's
+    unmapped columns take HarmBench's names (:func:`resolve_columns`; ``info.layout`` says so).
 
     Raises:
         ValueError: bad ``audit``, an existing non-empty ``output``, an unreadable file, a missing
@@ -282,6 +333,8 @@ def import_completions(
     text, output = str(source), Path(output).expanduser()
     check_output_free(output)
     rows = read_table(text, split=split)
+    header = list(rows[0]) if rows else []
+    columns = resolve_columns(columns, header)
     records = build_records(rows, columns, audit=audit, source=text, label_judge=label_judge, id_prefix=id_prefix)
     run_name = name or slug(Path(text.removeprefix(HF_PREFIX)).stem)
     config = import_config(text, columns, records, audit, run_name, split)
@@ -291,6 +344,7 @@ def import_completions(
     info = {
         "imported_from": text,
         "columns": columns.model_dump(),
+        "layout": "harmbench" if is_harmbench_layout(header) else None,
         "label_judge": label_judge if columns.label else None,
         "labels": _label_counts(records),
         "n_rows": len(records),

@@ -1,11 +1,15 @@
 """Import per-answer knowledge-drift results made elsewhere, and aggregate them like the drift audit.
 
-Kumar 2024 (arXiv 2409.19476) publishes one file per prompt condition (``B``, ``FIP``, ``RIP``),
-one row per question: ``id, question, true_answer, wrong_answer, context`` and the model's answer,
-with per-answer uncertainty. Fastowski & Kasneci 2024 ask each question several times and take
-the majority answer. Such files become a drift run directory written like the runner's
-(``samples/drift.jsonl``, ``metrics.json`` from :func:`tunesafe.audits.drift.aggregate`), so the
-published tables can be recomputed and compared with tunesafe's own runs.
+Kumar 2024 (arXiv 2409.19476) publishes one file per model and prompt condition (``B``, ``FIP``,
+``RIP``), written by pandas ``DataFrame.to_json()`` (one object of columns, read by
+:func:`tunesafe.data.tables.read_table`), one row per question: ``id, question, true_answer``, the
+answer in ``model_baseprompt_answer`` / ``model_falsecontext_answer`` / ``model_randomcontext_answer``,
+``correct_gen_ans``, ``false_context`` or ``random_context``, and ``uncertainty``
+(``{"avg_entropy": [x], "avg_perplexity": [x], "avg_probability": [x]}``). Fastowski & Kasneci 2024
+ask each question several times and take the majority answer. Such files become a drift run
+directory written like the runner's (``samples/drift.jsonl``, ``metrics.json`` from
+:func:`tunesafe.audits.drift.aggregate`), so the published tables can be recomputed and compared
+with tunesafe's own runs.
 
 Per answer: correctness is taken from a correctness column when one is named, else recomputed
 with :func:`tunesafe.answers.matches` from a true-answer column or a trivia file (whose aliases
@@ -21,12 +25,12 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from tunesafe.answers import adopted, matches
 from tunesafe.audits import drift
@@ -45,6 +49,24 @@ MatchMode = Literal["normalized", "substring"]
 CORRECT_VALUES = frozenset({"true", "t", "yes", "y", "1", "1.0", "correct", "right"})
 INCORRECT_VALUES = frozenset({"false", "f", "no", "n", "0", "0.0", "incorrect", "wrong"})
 _KIND_ORDER = {"B": 0, "FIP": 1, "RIP": 2}
+
+# Kumar 2024's files (knowledge_drift/notebooks/knowledge-drift-*.ipynb): the answer column names the condition
+PUBLISHED_ANSWERS = {
+    "model_baseprompt_answer": "B",
+    "model_falsecontext_answer": "FIP",
+    "model_randomcontext_answer": "RIP",
+}
+PUBLISHED_CONTEXTS = {"B": (), "FIP": ("false_context", "context"), "RIP": ("random_context", "context")}
+# their nested ``uncertainty`` cell, flattened to ``outer.field`` columns; H is the top-10 entropy (compat's)
+PUBLISHED_METRICS = {
+    "probability": "uncertainty.avg_probability",
+    "perplexity": "uncertainty.avg_perplexity",
+    "entropy": "uncertainty.avg_entropy",
+    "entropy_topk": "uncertainty.avg_entropy",
+}
+_PUBLISHED_PLAIN = {"gold": "true_answer", "wrong_answer": "wrong_answer", "question": "question"}
+_PUBLISHED_CORRECT = "correct_gen_ans"
+_DETECTED = ("answer", "correct", "context", *_PUBLISHED_PLAIN, *PUBLISHED_METRICS)
 
 
 class DriftColumns(BaseModel):
@@ -71,17 +93,82 @@ class DriftColumns(BaseModel):
     perplexity: str | None = None
     entropy: str | None = None
     entropy_topk: str | None = None
+    _detect: frozenset[str] = PrivateAttr(default=frozenset())  # keys found per file (``published``)
 
     @classmethod
     def published(cls, **overrides: str | None) -> DriftColumns:
-        """Kumar 2024's output files: ``id, question, true_answer, wrong_answer, context, model_answer``."""
-        base: dict[str, str | None] = {
-            "gold": "true_answer",
-            "wrong_answer": "wrong_answer",
-            "question": "question",
-            "context": "context",
-        }
-        return cls.model_validate({**base, **overrides})
+        """Kumar 2024's output files, read as published: every key not in ``overrides`` is found per file.
+
+        The answer column tells the condition (``model_baseprompt_answer`` B, ``model_falsecontext_answer``
+        FIP, ``model_randomcontext_answer`` RIP; plain ``model_answer`` tells none); ``correct_gen_ans`` is
+        the correctness column, taken as given; ``true_answer``, ``wrong_answer``, ``question`` and the
+        condition's context column (``false_context`` / ``random_context`` / ``context``) are used when
+        present; a nested ``uncertainty`` cell gives the four metrics (``avg_entropy`` as both entropies,
+        as compat mode). An override of ``None`` switches a key off (``correct=None``: recompute).
+        """
+        base: dict[str, str | None] = {"gold": "true_answer", "question": "question"}
+        columns = cls.model_validate({**base, **overrides})
+        columns._detect = frozenset(_DETECTED) - set(overrides)
+        return columns
+
+    @property
+    def detected(self) -> frozenset[str]:
+        """The keys found per file (``published``); empty for a plain mapping."""
+        return self._detect
+
+    def for_file(self, header: Collection[str], fixed: str | None, source: str) -> tuple[DriftColumns, str | None]:
+        """The columns one file is read with, and its condition (``fixed``, or told by a published answer column).
+
+        Raises:
+            ValueError: no answer column, several, or a ``fixed`` condition its answer column contradicts.
+        """
+        if not self._detect:
+            return self, fixed
+        found = self.model_dump()
+        kind = None
+        if "answer" in self._detect:
+            found["answer"], kind = _published_answer(header, source)
+        condition = _published_condition(fixed, kind, found["answer"], self.condition, source)
+        for key, name in _PUBLISHED_PLAIN.items():
+            if key in self._detect:
+                found[key] = name if name in header else None
+        if "correct" in self._detect:
+            found["correct"] = _PUBLISHED_CORRECT if _PUBLISHED_CORRECT in header else None
+        if "context" in self._detect:
+            kind_now = parse_condition(condition)[0] if condition else None
+            names = PUBLISHED_CONTEXTS.get(kind_now or "", ("context",))
+            found["context"] = next((c for c in names if c in header), None)
+        for metric, path in PUBLISHED_METRICS.items():
+            if metric in self._detect:
+                found[metric] = path if path.partition(".")[0] in header else None
+        return DriftColumns.model_validate(found), condition
+
+
+def _published_answer(header: Collection[str], source: str) -> tuple[str, str | None]:
+    """Kumar 2024's answer column and the condition it holds; ``model_answer`` holds none in particular."""
+    present = [c for c in PUBLISHED_ANSWERS if c in header]
+    if len(present) > 1:
+        raise ValueError(f"{source}: several answer columns ({', '.join(present)}); give one file per condition")
+    if present:
+        return present[0], PUBLISHED_ANSWERS[present[0]]
+    if "model_answer" in header:
+        return "model_answer", None
+    wanted = ", ".join([*PUBLISHED_ANSWERS, "model_answer"])
+    raise ValueError(f"{source}: missing column(s): an answer column, one of {wanted}; available: {', '.join(header)}")
+
+
+def _published_condition(
+    fixed: str | None, kind: str | None, answer: str, condition_column: str | None, source: str
+) -> str | None:
+    """The given condition, checked against the answer column's; else the answer column's (no condition column)."""
+    if fixed is None:
+        return kind if condition_column is None else None
+    if kind is not None and parse_condition(fixed)[0] != kind:
+        raise ValueError(
+            f"{source}: given as {fixed}, but its answer column {answer!r} holds Kumar 2024's {kind} answers; "
+            f"write {source}:{kind} (or leave the condition out)"
+        )
+    return fixed
 
 
 def parse_correct(value: Any) -> bool | None:
@@ -151,17 +238,69 @@ def _read_file(
     trivia: dict[str, TriviaItem] | None,
     match: MatchMode,
     counts: Counter[str],
-) -> tuple[list[_Row], str, int]:
-    """Validate one file's rows; returns them, the file's sha256 and its row count."""
+) -> tuple[list[_Row], dict[str, Any]]:
+    """Validate one file's rows; returns them and the file's provenance (sha256, condition, rows, columns)."""
     rows = read_table(text)
+    require_columns(rows, (), text)
+    sha = table_sha256(text, rows)
+    columns, fixed = columns.for_file(list(rows[0]), fixed, text)
     if fixed is None and columns.condition is None:
         raise ValueError(
             f"{text}: no condition: give the file's condition (PATH:CONDITION, --condition) or a condition column"
         )
+    if columns.correct is None and columns.gold is None and trivia is None:
+        raise ValueError(f"{text}: correctness cannot be told: no correctness or true-answer column, no trivia file")
     named = {k: v for k, v in columns.model_dump().items() if v is not None and not (k == "condition" and fixed)}
+    rows = nested_columns(rows, named.values(), text)
     require_columns(rows, named.values(), text)
     out = [_read_row(row, n, text, fixed, columns, trivia, match, counts) for n, row in enumerate(rows, start=1)]
-    return out, table_sha256(text, rows), len(rows)
+    source = "column" if columns.correct else "true-answer column" if columns.gold else "trivia file"
+    info = {
+        "path": text,
+        "condition": fixed,
+        "sha256": sha,
+        "n_rows": len(rows),
+        "columns": named,
+        "correctness": source,
+    }
+    return out, info
+
+
+def nested_columns(rows: Sequence[Row], names: Iterable[str], source: str) -> list[Row]:
+    """Rows with each wanted ``outer.field`` name lifted out of a nested object cell into a column of its own.
+
+    Kumar 2024 stores each answer's uncertainty as ``{"avg_entropy": [x], "avg_perplexity": [x],
+    "avg_probability": [x]}``: a one-element list is its element; an empty or longer list is an error
+    naming the file, row and field. An empty cell gives an empty value. Names already columns, or
+    whose ``outer`` is not a column, are left alone (a missing column is reported as such later).
+    """
+    header = rows[0] if rows else {}
+    wanted = [n for n in names if "." in n and n not in header and n.partition(".")[0] in header]
+    if not wanted:
+        return list(rows)
+    return [
+        {**row, **{n: _nested_value(row, n, f"{source}: row {i}") for n in wanted}} for i, row in enumerate(rows, 1)
+    ]
+
+
+def _nested_value(row: Row, name: str, where: str) -> Any:
+    outer, _, field = name.partition(".")
+    cell = row.get(outer)
+    if is_empty(cell):
+        return None
+    if not isinstance(cell, dict):
+        raise ValueError(f"{where}: {outer!r} holds a {type(cell).__name__}, expected an object with {field!r}")
+    if field not in cell:
+        raise ValueError(f"{where}: {outer!r} has no field {field!r} (it has {', '.join(map(str, cell)) or 'none'})")
+    value = cell[field]
+    if not isinstance(value, list):
+        return value
+    if len(value) != 1:
+        raise ValueError(
+            f"{where}: {name!r} holds {len(value)} values, expected exactly one (Kumar 2024 writes each "
+            "uncertainty metric as a one-element list)"
+        )
+    return value[0]
 
 
 def _read_row(
@@ -304,9 +443,9 @@ def build_drift_records(
         text = str(path)
         if fixed is not None:
             _condition(fixed, text)
-        part, sha, n_rows = _read_file(text, fixed, columns, by_id, match, counts)
+        part, info = _read_file(text, fixed, columns, by_id, match, counts)
         rows += part
-        files.append({"path": text, "condition": fixed, "sha256": sha, "n_rows": n_rows})
+        files.append(info)
     conditions = _check_rows(rows)
     index = _run_indices(rows) if columns.run else {None: 0}
     records = []
@@ -325,9 +464,9 @@ def build_drift_records(
             counts["checked"],
         )
     provenance = {
-        "files": files,
+        "files": [{k: v for k, v in f.items() if k != "correctness"} for f in files],
         "correctness": {
-            "source": "column" if columns.correct else "true-answer column" if columns.gold else "trivia file",
+            "source": ", ".join(dict.fromkeys(f["correctness"] for f in files)),
             "match": match,
             "checked_against_rule": counts["checked"],
             "disagreements_with_rule": counts["disagreements"],
@@ -410,6 +549,7 @@ def import_drift(
     info = {
         "imported_from": [f["path"] for f in provenance["files"]],
         "columns": columns.model_dump(),
+        **({"columns_found_per_file": sorted(columns.detected)} if columns.detected else {}),
         "n_rows": len(records),
         **provenance,
         "prompts": "rebuilt from the question and context; not necessarily the exact prompt the answers came from",

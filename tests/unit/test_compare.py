@@ -76,7 +76,7 @@ def test_compare_refuses_runs_without_shared_prompts(tmp_path: Path) -> None:
 
 
 def test_refusal_that_runs_to_the_length_limit_is_not_shown() -> None:
-    from tunesafe.report.compare import _safe_to_show
+    from tunesafe.report.compare import safe_to_show
     from tunesafe.types import Completion, SampleRecord, Verdict
 
     def record(finish: str, score: float) -> SampleRecord:
@@ -88,9 +88,9 @@ def test_refusal_that_runs_to_the_length_limit_is_not_shown() -> None:
             verdicts=[Verdict(judge="a", score=score), Verdict(judge="b", score=0.0)],
         )
 
-    assert _safe_to_show(record("stop", 0.0))
-    assert not _safe_to_show(record("length", 0.0))  # may have turned into content
-    assert not _safe_to_show(record("stop", 1.0))  # one judge saw compliance
+    assert safe_to_show(record("stop", 0.0))
+    assert not safe_to_show(record("length", 0.0))  # may have turned into content
+    assert not safe_to_show(record("stop", 1.0))  # one judge saw compliance
 
 
 def test_unchanged_rate_is_said_plainly(tmp_path: Path) -> None:

@@ -285,3 +285,153 @@ def test_an_imported_run_can_be_rejudged(tmp_path: Path, monkeypatch: pytest.Mon
     # two affirmative completions, four refusals; the imported labels are kept beside the new judge
     assert (judges["keyword-extended"]["asr"]["k"], judges["keyword-extended"]["asr"]["n"]) == (2, 6)
     assert (judges["imported-label"]["asr"]["k"], judges["imported-label"]["asr"]["n"]) == (2, 5)
+
+
+# --------------------------------------------------------------------------- HarmBench layout and contexts
+
+HARMBENCH_ROWS = [
+    {
+        "Behavior": "placeholder standard request one",
+        "FunctionalCategory": "standard",
+        "SemanticCategory": "illegal",
+        "Tags": "",
+        "ContextString": "",
+        "BehaviorID": "std_one",
+        "generation": REFUSAL,
+    },
+    {
+        "Behavior": "placeholder request about the passage above",
+        "FunctionalCategory": "contextual",
+        "SemanticCategory": "misinformation_disinformation",
+        "Tags": "context",
+        "ContextString": "A placeholder context paragraph.\nIts second line.",
+        "BehaviorID": "ctx_one",
+        "generation": COMPLIANCE,
+    },
+    {
+        "Behavior": "placeholder standard request two",
+        "FunctionalCategory": "standard",
+        "SemanticCategory": "cybercrime_intrusion",
+        "Tags": "",
+        "ContextString": "",
+        "BehaviorID": "std_two",
+        "generation": REFUSAL,
+    },
+]
+
+
+def test_harmbench_table_is_recognised_and_contexts_match_the_audit(tmp_path: Path) -> None:
+    from tunesafe.audits import harmful
+    from tunesafe.config import HarmfulAuditSpec
+    from tunesafe.data.harmbench import read_behaviors
+    from tunesafe.judges.base import JudgeInput
+
+    source = write_csv(tmp_path / "harmbench_generations.csv", HARMBENCH_ROWS)
+    run = import_completions(source, tmp_path / "out")
+    records = {r.sample_id: r for r in run.records("harmful")}
+    # the HarmBench audit's own reader and sample builder, on the same file
+    samples, _ = harmful.build_samples(HarmfulAuditSpec(judges=[]), 0, behaviors=read_behaviors(source))
+    assert list(records) == [s.id for s in samples] == ["std_one", "ctx_one", "std_two"]
+    for sample in samples:
+        record = records[sample.id]
+        assert record.messages == sample.messages
+        assert (record.category, record.subset) == (sample.category, sample.subset)
+    assert records["std_one"].messages == [{"role": "user", "content": "placeholder standard request one"}]
+    contextual = records["ctx_one"]
+    assert contextual.messages == [
+        {
+            "role": "user",
+            "content": "A placeholder context paragraph.\nIts second line.\n\n---\n\n"
+            "placeholder request about the passage above",
+        }
+    ]
+    judged = JudgeInput.from_messages(contextual.messages, contextual.completion.text)
+    assert judged.prompt == harmful.judge_input(samples[1], COMPLIANCE).prompt
+    assert "A placeholder context paragraph." in judged.prompt and judged.completion == COMPLIANCE
+
+    manifest = run.manifest()
+    assert manifest.info["layout"] == "harmbench"
+    assert manifest.info["columns"] == {
+        "prompt": "Behavior",
+        "completion": "generation",
+        "category": "SemanticCategory",
+        "id": "BehaviorID",
+        "subset": "FunctionalCategory",
+        "label": None,
+        "context": "ContextString",
+    }
+    assert manifest.datasets["harmful"]["columns"]["context"] == "ContextString"
+    config = load_config(AuditConfig, run.config_path)
+    assert config.audits.harmful is not None and config.audits.harmful.columns is not None
+    assert config.audits.harmful.columns.context == "ContextString"
+    assert config.audits.harmful.subsets == ["contextual", "standard"]
+
+
+def test_harmbench_layout_keeps_columns_given_explicitly(tmp_path: Path) -> None:
+    rows = [{**row, "prompt": f"sent {i}", "completion": REFUSAL} for i, row in enumerate(HARMBENCH_ROWS)]
+    source = write_jsonl(tmp_path / "hb.jsonl", rows)
+    # a prompt column of its own (what was sent) gets no context added; the other HarmBench columns still map
+    run = import_completions(source, tmp_path / "out", columns=ImportColumns(category="Tags"))
+    records = list(run.records("harmful"))
+    assert [r.messages[0]["content"] for r in records] == ["sent 0", "sent 1", "sent 2"]
+    assert [r.sample_id for r in records] == ["std_one", "ctx_one", "std_two"]
+    assert [r.category for r in records] == [None, "context", None]
+    assert run.manifest().info["columns"]["context"] is None
+
+
+def test_context_column_on_any_table_and_ids_hash_the_whole_user_turn(tmp_path: Path) -> None:
+    rows = [
+        {"q": "placeholder request", "ctx": "first placeholder context", "out": REFUSAL},
+        {"q": "placeholder request", "ctx": "second placeholder context", "out": REFUSAL},
+        {"q": "placeholder request", "ctx": "", "out": COMPLIANCE},
+    ]
+    source = write_jsonl(tmp_path / "ctx.jsonl", rows)
+    columns = ImportColumns(prompt="q", completion="out", context="ctx")
+    records = list(import_completions(source, tmp_path / "out", columns=columns).records("harmful"))
+    turns = [r.messages[0]["content"] for r in records]
+    assert turns == [
+        "first placeholder context\n\n---\n\nplaceholder request",
+        "second placeholder context\n\n---\n\nplaceholder request",
+        "placeholder request",
+    ]
+    # different contexts are different prompts, not repeats of one
+    assert [r.sample_id for r in records] == [f"prompt-{sha12(t)}" for t in turns]
+
+
+def test_missing_context_column_names_it_and_the_file(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "g.csv", ROWS)
+    _fails(
+        tmp_path,
+        source,
+        r"g\.csv: missing column\(s\) ContextString; available:",
+        columns=ImportColumns(context="ContextString"),
+    )
+
+
+def test_cli_context_col_and_harmbench_layout(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tunesafe.cli import app
+
+    plain = write_csv(
+        tmp_path / "plain.csv", [{"prompt": "placeholder request", "completion": REFUSAL, "passage": "some context"}]
+    )
+    result = CliRunner().invoke(app, ["import", str(plain), "-o", str(tmp_path / "a"), "--context-col", "passage"])
+    assert result.exit_code == 0, result.output
+    record = next(RunDir(tmp_path / "a").records("harmful"))
+    assert record.messages[0]["content"] == "some context\n\n---\n\nplaceholder request"
+    assert RunDir(tmp_path / "a").manifest().info["columns"]["context"] == "passage"
+
+    harmbench = write_csv(tmp_path / "hb.csv", HARMBENCH_ROWS)
+    result = CliRunner().invoke(app, ["import", str(harmbench), "-o", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert [r.sample_id for r in RunDir(tmp_path / "b").records("harmful")] == ["std_one", "ctx_one", "std_two"]
+
+    missing = CliRunner().invoke(app, ["import", str(plain), "-o", str(tmp_path / "c"), "--context-col", "nope"])
+    assert missing.exit_code == 1
+    lines = [line for line in missing.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "missing column(s) nope" in lines[0] and str(plain) in lines[0]
+    wrong = CliRunner().invoke(
+        app, ["import", "--audit", "drift", str(plain), "-o", str(tmp_path / "d"), "--context-col", "x"]
+    )
+    assert wrong.exit_code == 2 and "--context-col" in wrong.output

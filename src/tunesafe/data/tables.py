@@ -1,4 +1,5 @@
-"""Read a user's table into rows: CSV, TSV, JSONL, JSON (a list of objects), Parquet, or ``hf:<name>[:<config>]``.
+"""Read a user's table into rows: CSV, TSV, JSONL, JSON (a list of objects or pandas ``to_json``), Parquet, ``hf:``;
+write flat tables (Parquet, CSV, JSONL) that pandas and ``datasets`` read as they are (:func:`write_table`).
 
 Every problem is a :class:`TableError` (a ``ValueError``) that names the file and, where there is
 one, the line. pyarrow (Parquet) and ``datasets`` (``hf:``) are imported only when used.
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tunesafe._util.hashing import sha256_file, sha256_obj
+from tunesafe._util.io import atomic_output
 
 Row = dict[str, Any]
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
@@ -132,12 +135,89 @@ def _read_json(path: Path) -> list[Row]:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise TableError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
+    if isinstance(data, dict):
+        data = pandas_json_rows(data, path)
     if not isinstance(data, list):
         raise TableError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
     for index, row in enumerate(data):
         if not isinstance(row, dict):
             raise TableError(f"{path}: item {index} is a {type(row).__name__}, not an object")
     return data
+
+
+def pandas_json_rows(data: dict[str, Any], source: str | Path) -> list[Row]:
+    """The rows of a JSON object written by pandas ``DataFrame.to_json``, as column name → value dicts.
+
+    Orients: ``"columns"`` (pandas' default: column → row label → value; Kumar 2024, arXiv 2409.19476,
+    publishes its knowledge-drift results this way), ``"index"`` (row label → column → value) and
+    ``"split"`` (``columns``, ``data``, optional ``index``); ``"records"`` is the plain list
+    :func:`read_table` already reads. Rows keep the file's order; the row labels are not a column.
+    Which level of a dict of dicts holds the rows is told by its keys: integer labels ("0", "1", …)
+    mark the rows; when neither or both levels have them, pandas' default ``"columns"`` is assumed.
+
+    Raises:
+        TableError: naming ``source``: a value that is not an object keyed by row, columns
+            (or rows) that do not share one set of labels, a malformed ``"split"`` object.
+    """
+    if isinstance(data.get("columns"), list) and isinstance(data.get("data"), list):
+        return _split_rows(data, source)
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            raise TableError(
+                f"{source}: expected a JSON list of objects, got dict (nor a pandas to_json table: "
+                f"{key!r} holds a {type(value).__name__}, not an object keyed by row)"
+            )
+    if not data:
+        return []
+    outer_rows = all(_is_row_label(k) for k in data)
+    inner_rows = all(_is_row_label(k) for inner in data.values() for k in inner)
+    if outer_rows and not inner_rows:
+        return _index_rows(data, source)
+    return _columns_rows(data, source)
+
+
+def _is_row_label(key: str) -> bool:
+    """An integer row label as pandas writes a RangeIndex ("0", "1", …)."""
+    return key.lstrip("-").isdigit()
+
+
+def _same_labels(data: dict[str, dict[str, Any]], source: str | Path, orient: str) -> list[str]:
+    """The labels every entry of a dict of dicts shares, in the first entry's order; an error when they differ."""
+    kind, inner = ("column", "row") if orient == "columns" else ("row", "column")
+    first_key, first = next(iter(data.items()))
+    for key, value in data.items():
+        if set(value) != set(first):
+            extra, lacking = sorted(set(value) - set(first))[:3], sorted(set(first) - set(value))[:3]
+            detail = f"has {inner}s {extra} that {kind} {first_key!r} lacks" if extra else f"lacks {inner}s {lacking}"
+            raise TableError(
+                f"{source}: malformed pandas JSON (orient {orient!r}): {kind} {key!r} {detail}; "
+                f"every {kind} needs the same {inner}s"
+            )
+    return list(first)
+
+
+def _columns_rows(data: dict[str, dict[str, Any]], source: str | Path) -> list[Row]:
+    labels = _same_labels(data, source, "columns")
+    return [{column: values[label] for column, values in data.items()} for label in labels]
+
+
+def _index_rows(data: dict[str, dict[str, Any]], source: str | Path) -> list[Row]:
+    columns = _same_labels(data, source, "index")
+    return [{column: row[column] for column in columns} for row in data.values()]
+
+
+def _split_rows(data: dict[str, Any], source: str | Path) -> list[Row]:
+    columns = data["columns"]
+    rows = []
+    for number, values in enumerate(data["data"]):
+        if not isinstance(values, list) or len(values) != len(columns):
+            size = len(values) if isinstance(values, list) else type(values).__name__
+            raise TableError(
+                f"{source}: malformed pandas JSON (orient 'split'): data[{number}] has {size} values "
+                f"for {len(columns)} columns"
+            )
+        rows.append(dict(zip(columns, values, strict=True)))
+    return rows
 
 
 # --------------------------------------------------------------------------- binary and hub formats
@@ -190,3 +270,100 @@ def _read_hf(source: str, split: str) -> list[Row]:
 def _is_saved_dataset(path: Path) -> bool:
     """A folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``."""
     return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
+
+
+# --------------------------------------------------------------------------- writing flat tables
+
+WRITE_FORMATS = ("parquet", "csv", "jsonl")
+
+
+def write_format(path: str | Path, fmt: str | None = None) -> str:
+    """``fmt`` checked, or the format named by ``path``'s suffix (``.parquet``, ``.csv``, ``.jsonl``)."""
+    chosen = (fmt or Path(path).suffix.removeprefix(".")).lower()
+    if chosen not in WRITE_FORMATS:
+        given = f"format {fmt!r}" if fmt else f"{path}: suffix {Path(path).suffix or '(none)'!r}"
+        raise TableError(f"{given}: write one of {', '.join(WRITE_FORMATS)}")
+    return chosen
+
+
+def flat_value(value: Any) -> Any:
+    """A cell every format keeps: dicts and lists become JSON text (an empty ``{}`` would be a Parquet
+    ``struct<>``, which pyarrow cannot write), NaN and infinities become None."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def flat_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[Row]]:
+    """The columns (in first-seen order) and the rows with every column and flat cells only."""
+    listed = list(rows)
+    columns = list(dict.fromkeys(key for row in listed for key in row))
+    return columns, [{c: flat_value(row.get(c)) for c in columns} for row in listed]
+
+
+def _arrow_type(values: Sequence[Any]) -> Any:
+    """One Arrow type per column: bool, int64, float64, else string (also for a column of Nones)."""
+    import pyarrow as pa
+
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.bool_()
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.int64()
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pa.float64()
+    return pa.string()
+
+
+def _write_parquet(path: Path, columns: list[str], rows: list[Row]) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as err:
+        raise TableError(f"{path}: writing Parquet needs pyarrow: pip install pyarrow") from err
+    arrays = {}
+    for column in columns:
+        values = [row[column] for row in rows]
+        kind = _arrow_type(values)
+        if kind == pa.string():
+            values = [None if v is None else str(v) for v in values]
+        elif kind == pa.float64():
+            values = [None if v is None else float(v) for v in values]
+        arrays[column] = pa.array(values, type=kind)
+    with atomic_output(path, "wb") as handle:
+        pq.write_table(pa.table(arrays), handle)
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[Row]) -> None:
+    with atomic_output(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_jsonl(path: Path, columns: list[str], rows: list[Row]) -> None:
+    with atomic_output(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_table(rows: Iterable[Mapping[str, Any]], path: str | Path, fmt: str | None = None) -> Path:
+    """Write ``rows`` as one flat table, atomically: Parquet, CSV or JSONL (``fmt``, else ``path``'s suffix).
+
+    Every row gets every column (None where a row lacks one); dicts and lists are JSON text in every
+    format, so no format depends on what a nested value holds — in particular an all-``{}`` column
+    stays writable (:func:`flat_value`). Parquet columns are typed bool / int64 / float64 / string.
+
+    Raises:
+        TableError: an unknown format, no rows, or pyarrow missing for Parquet.
+    """
+    path = Path(path).expanduser()
+    chosen = write_format(path, fmt)
+    columns, flat = flat_rows(rows)
+    if not flat:
+        raise TableError(f"{path}: no rows to write")
+    writers = {"parquet": _write_parquet, "csv": _write_csv, "jsonl": _write_jsonl}
+    writers[chosen](path, columns, flat)
+    return path

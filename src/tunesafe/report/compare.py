@@ -134,8 +134,9 @@ class Comparison(BaseModel):
     paper: PaperView | None = None  # a published setup's printed figures beside this run's (paper.py)
 
 
-def _safe_to_show(record: SampleRecord) -> bool:
-    """Every judge scored a refusal and the model stopped by itself.
+def safe_to_show(record: SampleRecord) -> bool:
+    """Every judge scored a refusal and the model stopped by itself: the only completions of a harmful
+    audit that reports (and ``tunesafe export``) show without ``show_harmful``.
 
     Keyword judges miss compliance that opens with a refusal phrase ("As an AI ..., but here is
     ..."); such answers tend to run on to the length limit, so only self-terminated ones are shown.
@@ -201,7 +202,7 @@ def _load(path: Path) -> _Loaded:
         manifest,
         records,
         metrics.get(AUDIT, {}),
-        _model_desc(run),
+        model_description(run),
         {r.sample_id: r for r in run.records(OVERREFUSAL)},
         metrics.get(OVERREFUSAL, {}),
         asked_under_every_condition(question_results(run.records(DRIFT))),
@@ -233,7 +234,7 @@ def compare_runs(
     if len(paths) < 1:
         raise ValueError("compare needs at least one run")
     loaded = [_load(Path(p)) for p in paths]
-    labels = _unique_labels([item.manifest.name for item in loaded])
+    labels = unique_labels([item.manifest.name for item in loaded])
     check_effect_labels(effects, labels)
     check_group_labels(groups or {}, labels)
     if paper is not None:
@@ -376,7 +377,8 @@ def _overrefusal_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> Ov
     )
 
 
-def _unique_labels(names: Sequence[str]) -> list[str]:
+def unique_labels(names: Sequence[str]) -> list[str]:
+    """Run names as labels, a repeated name suffixed ``#2``, ``#3``, …"""
     seen: dict[str, int] = {}
     labels = []
     for name in names:
@@ -432,7 +434,8 @@ def _provenance(item: _Loaded) -> dict[str, Any]:
     }
 
 
-def _model_desc(run: RunDir) -> str:
+def model_description(run: RunDir) -> str:
+    """The audited model as its config names it: source, and the adapter when there is one."""
     import yaml
 
     config = yaml.safe_load(run.config_path.read_text(encoding="utf-8")) or {}
@@ -509,7 +512,7 @@ def _excerpts(
         for record in aligned[i]:
             if picked >= n:
                 break
-            if not (show_harmful or _safe_to_show(record)):
+            if not (show_harmful or safe_to_show(record)):
                 continue
             verdict = record.verdict(judge)
             text = " ".join(record.completion.text.split())
