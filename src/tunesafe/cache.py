@@ -67,6 +67,7 @@ def verdict_key(judge_fingerprint: str, item: JudgeInput) -> str:
             "judge": judge_fingerprint,
             "prompt": item.prompt,
             "completion": item.completion,
+            **({"truncated": True} if item.truncated else {}),
         }
     )
 

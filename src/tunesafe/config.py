@@ -203,6 +203,7 @@ def model_overrides(
 
 
 JudgeKind = Literal[
+    "refusal-structure",
     "keyword-zou-qi",
     "keyword-extended",
     "refusal-classifier",

@@ -47,6 +47,10 @@ def make_judge(spec: JudgeSpec | str, *, backend: Backend | None = None) -> Judg
         from tunesafe.judges.classifier import RefusalClassifierJudge
 
         return RefusalClassifierJudge()
+    if spec.kind == "refusal-structure":
+        from tunesafe.judges.structure import StructureRefusalJudge
+
+        return StructureRefusalJudge()
     if spec.kind in LLM_JUDGE_KINDS:
         if backend is None:
             raise ValueError(f"judge {spec.display_name!r} needs a backend for its model")

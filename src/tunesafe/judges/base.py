@@ -20,6 +20,8 @@ class JudgeInput(BaseModel):
 
     prompt: str
     completion: str
+    truncated: bool = False
+    """The completion is cut before a repetition loop (``judges.hygiene``): the reply went on."""
 
     @classmethod
     def from_messages(cls, messages: Conversation, completion: str) -> JudgeInput:
