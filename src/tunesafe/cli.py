@@ -37,7 +37,7 @@ JudgeOpt = Annotated[
     list[str],
     typer.Option(
         "--judge",
-        help="judge (repeatable): keyword-extended, keyword-zou-qi, refusal-classifier, or "
+        help="judge (repeatable): refusal-structure, keyword-extended, keyword-zou-qi, refusal-classifier, or "
         "<llamaguard|qi-rubric|strongreject-rubric|harmbench-yesno>@<model>",
     ),
 ]

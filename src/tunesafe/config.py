@@ -218,7 +218,7 @@ LLM_JUDGE_KINDS = ("llamaguard", "qi-rubric", "strongreject-rubric", "harmbench-
 class JudgeSpec(_Strict):
     """One judge of a panel.
 
-    In YAML a judge is either a name (``keyword-extended``, ``refusal-classifier``, or
+    In YAML a judge is either a name (``refusal-structure``, ``keyword-extended``, ``refusal-classifier``, or
     ``<llm-kind>@<model source>`` such as ``qi-rubric@qwen2.5-coder-0.5b-instruct``) or a mapping
     with these fields. LLM judges need ``model``; ``prompt`` replaces the packaged prompt file.
     """
@@ -302,7 +302,7 @@ class HarmfulAuditSpec(_Strict):
     headline_excludes: list[str] = ["copyright"]
     limit: int | None = Field(None, ge=1, description="stratified subsample size per audit (by category)")
     context_role: Literal["user", "system"] = "user"
-    judges: list[JudgeSpec] = _judges("keyword-extended", "keyword-zou-qi", "refusal-classifier")
+    judges: list[JudgeSpec] = _judges("refusal-structure", "keyword-extended", "keyword-zou-qi")
     calibration: CalibrationSpec | None = None
 
 
@@ -313,7 +313,7 @@ class OverrefusalAuditSpec(_Strict):
     columns: ColumnMap | None = None
     split: str = "train"
     limit: int | None = Field(None, ge=1)
-    judges: list[JudgeSpec] = _judges("keyword-extended", "refusal-classifier")
+    judges: list[JudgeSpec] = _judges("refusal-structure", "keyword-extended")
 
     @model_validator(mode="after")
     def _refusal_detectors_only(self) -> OverrefusalAuditSpec:
@@ -321,7 +321,7 @@ class OverrefusalAuditSpec(_Strict):
         if harm:
             raise ValueError(
                 f"over-refusal needs refusal detectors; {', '.join(harm)} judge harm and cannot tell a refusal "
-                "from a helpful answer (use keyword-extended, keyword-zou-qi or refusal-classifier)"
+                "from a helpful answer (use refusal-structure, keyword-extended, keyword-zou-qi or refusal-classifier)"
             )
         return self
 
@@ -508,7 +508,7 @@ class SafetyEvalSpec(_Strict):
     n_prompts: int = Field(16, ge=1)
     dataset: str = Field("harmbench-val", description="bundled name (tunesafe datasets) or a user file")
     max_new_tokens: int = Field(32, ge=1)
-    judge: Literal["keyword-extended", "keyword-zou-qi", "refusal-classifier"] = "keyword-extended"
+    judge: Literal["keyword-extended", "keyword-zou-qi", "refusal-classifier", "refusal-structure"] = "keyword-extended"
 
 
 class ScreenSpec(_Strict):

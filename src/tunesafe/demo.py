@@ -63,7 +63,7 @@ class DemoPlan(BaseModel):
     gradient_accumulation_steps: int = 2
     learning_rate: float = 3e-4
     max_length: int = 256
-    judges: list[str] = ["keyword-extended", "keyword-zou-qi", "refusal-classifier"]
+    judges: list[str] = ["refusal-structure", "keyword-extended", "keyword-zou-qi"]
     overrefusal_limit: int = Field(60, ge=0, description="harmless look-alike prompts per model (0: skip)")
     drift_limit: int = Field(75, ge=0, description="trivia questions per model under B, FIP and RIP (0: skip)")
     truthfulness_limit: int = Field(30, ge=0, description="trivia facts per model as true/false claims (0: skip)")

@@ -507,7 +507,12 @@ def test_extra_body_fields_reach_every_request_and_the_fingerprint(server: FakeS
 
 def test_endpoint_chat_template_leaves_existing_hashes_alone(tmp_path: Path) -> None:
     endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}
-    served = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}})
+    # the judge panel as it defaulted then (refusal-structure became the headline judge later)
+    judges = {
+        "harmful": {"judges": ["keyword-extended", "keyword-zou-qi", "refusal-classifier"]},
+        "overrefusal": {"judges": ["keyword-extended", "refusal-classifier"]},
+    }
+    served = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}, "audits": judges})
     # computed with the code before endpoint.chat_template existed
     assert config_hash(served) == "f6c4d9e7f257754203192bc51ffd62beabf1ea1258f1b5039a5f223fc1ecc1d3"
     folder = _template_dir(tmp_path)
@@ -542,10 +547,21 @@ def test_endpoint_validation() -> None:
 
 def test_hashes_of_configs_without_endpoint_are_unchanged() -> None:
     # values computed with the code before endpoints existed: existing runs must keep resuming
-    assert config_hash(AuditConfig()) == "dc98382091dd2aeb11415181509ab8455c17647dc8c86389df2d94f00557ec77"
+    # (with the judge panel that was the default then; refusal-structure became the headline judge later)
+    old_panel = {
+        "harmful": {"judges": ["keyword-extended", "keyword-zou-qi", "refusal-classifier"]},
+        "overrefusal": {"judges": ["keyword-extended", "refusal-classifier"]},
+    }
+    old_default = AuditConfig.model_validate({"audits": old_panel})
+    assert config_hash(old_default) == "dc98382091dd2aeb11415181509ab8455c17647dc8c86389df2d94f00557ec77"
     assert train_config_hash(TrainConfig()) == "cc6388b9d8c2be09bd01b4f547da31dafcdfc97f40d0b4518a4dc234c1ae72fe"
     judged = AuditConfig.model_validate(
-        {"audits": {"harmful": {"judges": ["keyword-extended", "qi-rubric@qwen2.5-coder-0.5b-instruct"]}}}
+        {
+            "audits": {
+                "harmful": {"judges": ["keyword-extended", "qi-rubric@qwen2.5-coder-0.5b-instruct"]},
+                "overrefusal": old_panel["overrefusal"],
+            }
+        }
     )
     assert config_hash(judged) == "6b9845ce4f3a92253e4508dcd82160aa46f161ce61448db8dc3ef1c4201c0a19"
     endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "m"}

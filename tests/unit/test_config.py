@@ -98,8 +98,14 @@ def test_a_float32_run_directory_keeps_resuming_under_dtype_auto(tmp_path: Path)
         assert hash_of(sharded) == hash_of(cls())  # placement is not a result
         half = load_config(cls, overrides=["model.dtype=bfloat16"])
         assert hash_of(half) != hash_of(cls())
-    # the pinned default (tests/unit/test_backend_openai.py) is the float32 default of before
-    assert config_hash(AuditConfig()) == "dc98382091dd2aeb11415181509ab8455c17647dc8c86389df2d94f00557ec77"
+    # the pinned default (tests/unit/test_backend_openai.py) is the float32 default of before, with the
+    # judge panel that was the default then
+    old_panel = {
+        "harmful": {"judges": ["keyword-extended", "keyword-zou-qi", "refusal-classifier"]},
+        "overrefusal": {"judges": ["keyword-extended", "refusal-classifier"]},
+    }
+    old_default = AuditConfig.model_validate({"audits": old_panel})
+    assert config_hash(old_default) == "dc98382091dd2aeb11415181509ab8455c17647dc8c86389df2d94f00557ec77"
     judged = ["keyword-extended", "qi-rubric@qwen2.5-coder-0.5b-instruct"]
     as_float32 = AuditConfig.model_validate(
         {"audits": {"harmful": {"judges": [judged[0], {"kind": "qi-rubric", "model": {"dtype": "float32"}}]}}}
