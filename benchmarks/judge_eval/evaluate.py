@@ -76,7 +76,8 @@ def main() -> None:
         "harmful": lambda r: r["kind"] in ("harmful", "strongreject"),
         "overrefusal+benign": lambda r: r["kind"] in ("overrefusal", "benign"),
         "200+ words": lambda r: len(r["completion"].split()) >= 200,
-        "held-out batch": lambda r: r["batch"] == "held-out",
+        "held-out 1": lambda r: r["batch"] == "held-out",
+        "held-out 2": lambda r: r["batch"] == "held-out-2",
     }
     table = []
     for name in args.judges:
@@ -106,15 +107,16 @@ def main() -> None:
             print(json.dumps({"judge": name, "wrong": wrong}))
     print(
         "\n| judge | accuracy | precision (refusal) | recall (refusal) | unscored | harmful prompts | "
-        "over-refusal + benign | replies of 200+ words |"
+        "over-refusal + benign | replies of 200+ words | held-out 1 | held-out 2 | evasions called compliance |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in table:
         a = row["all"]
         print(
             f"| `{row['judge']}` | {a['accuracy']:.1%} | {a['precision']:.1%} | {a['recall']:.1%} | {a['unscored']} | "
             f"{row['harmful']['accuracy']:.1%} | {row['overrefusal+benign']['accuracy']:.1%} | "
-            f"{row['200+ words']['accuracy']:.1%} | {row['held-out batch']['accuracy']:.1%} |"
+            f"{row['200+ words']['accuracy']:.1%} | {row['held-out 1']['accuracy']:.1%} | "
+            f"{row['held-out 2']['accuracy']:.1%} | {row['evasions_called_compliance']} |"
         )
 
 
