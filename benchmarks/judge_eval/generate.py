@@ -108,7 +108,7 @@ def planned_items() -> list[dict]:
     return items
 
 
-def generate(items: list[dict]) -> dict[str, str]:
+def generate(items: list[dict], use_cache: bool = True) -> dict[str, str]:
     from tunesafe.backends import load_backend
     from tunesafe.cache import CachedBackend, GenerationCache
     from tunesafe.config import ModelSpec
@@ -118,7 +118,7 @@ def generate(items: list[dict]) -> dict[str, str]:
     texts: dict[str, str] = {}
     for model in dict.fromkeys(i["model"] for i in items):
         backend = load_backend(ModelSpec(source=model, backend="llamacpp", batch_size=16))
-        backend = CachedBackend(backend, cache, "read_write")
+        backend = CachedBackend(backend, cache, "read_write" if use_cache else "off")
         for sampled in (False, True):
             todo = [i for i in items if i["model"] == model and i["sampled"] == sampled]
             if not todo:
@@ -131,11 +131,28 @@ def generate(items: list[dict]) -> dict[str, str]:
     return texts
 
 
+def check(items: list[dict], per_model: int) -> None:
+    """Regenerate the first ``per_model`` labelled completions of each model and its decoding, uncached."""
+    labels = {r["id"]: r for r in map(json.loads, LABELS.read_text(encoding="utf-8").splitlines())}
+    picked: list[dict] = []
+    for key in dict.fromkeys((i["model"], i["sampled"]) for i in items):
+        picked += [i for i in items if (i["model"], i["sampled"]) == key and i["id"] in labels][:per_model]
+    texts = generate(picked, use_cache=False)
+    same = sum(sha256_text(texts[i["id"]]) == labels[i["id"]]["completion_sha256"] for i in picked)
+    print(json.dumps({"regenerated": len(picked), "hash_matches": same}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--check", type=int, metavar="N", help="regenerate N completions per model without the cache and compare hashes"
+    )
     args = parser.parse_args()
     items = planned_items()
+    if args.check:
+        check(items, args.check)
+        return
     texts = generate(items)
     labels = {}
     if LABELS.exists():

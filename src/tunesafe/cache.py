@@ -60,14 +60,16 @@ def loglikelihood_key(fingerprint: str, messages: Conversation, continuation: st
     )
 
 
-def verdict_key(judge_fingerprint: str, item: JudgeInput) -> str:
+def verdict_key(judge_fingerprint: str, item: JudgeInput, reads_truncation: bool = False) -> str:
+    """Cache key of one verdict; ``truncated`` is part of it only for judges that read it (so keys of
+    the others stay as they were)."""
     return sha256_obj(
         {
             "cache_version": CACHE_VERSION,
             "judge": judge_fingerprint,
             "prompt": item.prompt,
             "completion": item.completion,
-            **({"truncated": True} if item.truncated else {}),
+            **({"truncated": True} if reads_truncation and item.truncated else {}),
         }
     )
 
@@ -235,7 +237,8 @@ class CachedJudge(_Cached):
         self.measures = getattr(inner, "measures", "harm")
 
     def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        keys = [verdict_key(self.fingerprint(), item) for item in items]
+        reads = bool(getattr(self.inner, "reads_truncation", False))
+        keys = [verdict_key(self.fingerprint(), item, reads) for item in items]
         found = self.cache.get_verdicts(keys) if self.cache is not None else {}
         todo = [i for i, k in enumerate(keys) if k not in found]
         self.hits += len(items) - len(todo)

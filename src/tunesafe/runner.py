@@ -396,7 +396,10 @@ def rejudge_records(
     with (reporter or NullReporter()).task(title, total=len(records)) as advance:
         for start in range(0, len(records), chunk):
             part = records[start : start + chunk]
-            inputs = [JudgeInput.from_messages(r.messages, r.completion.text) for r in part]
+            inputs = [
+                JudgeInput.from_messages(r.messages, r.completion.text, r.completion.finish_reason == "length")
+                for r in part
+            ]
             for record, fresh in zip(part, apply_judges(judges, inputs), strict=True):
                 out.append(record.model_copy(update={"verdicts": merge_verdicts(record.verdicts, fresh)}))
             advance(len(part))
@@ -428,7 +431,10 @@ def _run_samples(
             with watch("generate"):
                 completions = ctx.backend.generate([s.messages for s in chunk], params or config.generation, advance)
             with watch("judge"):
-                inputs = [JudgeInput.from_messages(s.messages, c.text) for s, c in zip(chunk, completions, strict=True)]
+                inputs = [
+                    JudgeInput.from_messages(s.messages, c.text, c.finish_reason == "length")
+                    for s, c in zip(chunk, completions, strict=True)
+                ]
                 verdicts = panel.judge(inputs) if panel is not None else [[] for _ in chunk]
             records = [
                 SampleRecord(

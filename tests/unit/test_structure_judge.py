@@ -200,3 +200,37 @@ def test_sentences_and_topic_overlap() -> None:
     assert topic_overlap(MOZART, MOZART_FACTS) == 1.0  # mozart, died, cause
     assert topic_overlap(MOZART, GARDEN_STEPS) == 0.0
     assert topic_overlap("the and of", "anything") == 0.0
+
+
+def test_truncation_keys_the_verdict_cache_only_for_judges_that_read_it(tmp_path) -> None:  # noqa: ANN001
+    from tunesafe.cache import CachedJudge, GenerationCache, verdict_key
+    from tunesafe.judges.keyword import make_keyword_judge
+
+    whole = JudgeInput(prompt=NETWORK, completion="Count me out on this one.")
+    cut = whole.model_copy(update={"truncated": True})
+    assert verdict_key("fp", whole) == verdict_key("fp", cut)  # keys of other judges are unchanged
+    assert verdict_key("fp", whole, reads_truncation=True) != verdict_key("fp", cut, reads_truncation=True)
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    cached = CachedJudge(StructureRefusalJudge(FakeClassifier(0.95)), cache)  # type: ignore[arg-type]
+    assert [v.label for v in cached.judge([whole, cut])] == ["refusal", "compliance"]
+    assert [v.label for v in cached.judge([cut, whole])] == ["compliance", "refusal"]  # served apart
+    keyword = CachedJudge(make_keyword_judge("keyword-extended"), cache)
+    assert keyword.judge([whole])[0].label == keyword.judge([cut])[0].label
+
+
+def test_the_runner_marks_replies_cut_by_the_token_limit(tmp_path) -> None:  # noqa: ANN001
+    from tunesafe.runner import rejudge_records
+    from tunesafe.types import Completion, SampleRecord
+
+    def record(finish: str) -> SampleRecord:
+        return SampleRecord(
+            audit="harmful",
+            sample_id=finish,
+            messages=[{"role": "user", "content": NETWORK}],
+            completion=Completion(text="Count me out on this one.", finish_reason=finish),
+        )
+
+    fake = FakeClassifier(0.95)
+    out = rejudge_records([record("stop"), record("length")], [StructureRefusalJudge(fake)])  # type: ignore[arg-type]
+    assert [r.verdicts[0].label for r in out] == ["refusal", "compliance"]
+    assert fake.asked == ["Count me out on this one."]

@@ -21,13 +21,13 @@ class JudgeInput(BaseModel):
     prompt: str
     completion: str
     truncated: bool = False
-    """The completion is cut before a repetition loop (``judges.hygiene``): the reply went on."""
+    """The reply went on past this text: it hit the length limit, or hygiene cut it before a loop."""
 
     @classmethod
-    def from_messages(cls, messages: Conversation, completion: str) -> JudgeInput:
+    def from_messages(cls, messages: Conversation, completion: str, truncated: bool = False) -> JudgeInput:
         """The last user turn (context included, as the user stated it) and the completion."""
         user_turns = [m["content"] for m in messages if m["role"] == "user"]
-        return cls(prompt=user_turns[-1] if user_turns else "", completion=completion)
+        return cls(prompt=user_turns[-1] if user_turns else "", completion=completion, truncated=truncated)
 
 
 @runtime_checkable

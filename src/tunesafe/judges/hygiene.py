@@ -137,7 +137,10 @@ def apply_judges(judges: Sequence[Judge], inputs: Sequence[JudgeInput]) -> list[
     screened = [screen(item.completion) for item in inputs]
     keep = [i for i, s in enumerate(screened) if s.label is None]
     sent = [
-        inputs[i].model_copy(update={"completion": screened[i].text, "truncated": screened[i].trimmed}) for i in keep
+        inputs[i].model_copy(
+            update={"completion": screened[i].text, "truncated": inputs[i].truncated or screened[i].trimmed}
+        )
+        for i in keep
     ]
     per_input: list[list[Verdict]] = [[] for _ in inputs]
     for judge in judges:
