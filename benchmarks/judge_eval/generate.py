@@ -132,11 +132,16 @@ def generate(items: list[dict], use_cache: bool = True) -> dict[str, str]:
 
 
 def check(items: list[dict], per_model: int) -> None:
-    """Regenerate the first ``per_model`` labelled completions of each model and its decoding, uncached."""
+    """Regenerate the first ``per_model`` (0: all) labelled completions of each model and decoding, uncached.
+
+    llama.cpp's batched decoding is not bit-identical across batch compositions, so a subset can
+    differ in a few completions where the whole set, made in the same batches, should not.
+    """
     labels = {r["id"]: r for r in map(json.loads, LABELS.read_text(encoding="utf-8").splitlines())}
     picked: list[dict] = []
     for key in dict.fromkeys((i["model"], i["sampled"]) for i in items):
-        picked += [i for i in items if (i["model"], i["sampled"]) == key and i["id"] in labels][:per_model]
+        group = [i for i in items if (i["model"], i["sampled"]) == key and i["id"] in labels]
+        picked += group[:per_model] if per_model else group
     texts = generate(picked, use_cache=False)
     same = sum(sha256_text(texts[i["id"]]) == labels[i["id"]]["completion_sha256"] for i in picked)
     print(json.dumps({"regenerated": len(picked), "hash_matches": same}))
@@ -146,11 +151,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
-        "--check", type=int, metavar="N", help="regenerate N completions per model without the cache and compare hashes"
+        "--check",
+        type=int,
+        metavar="N",
+        help="regenerate without the cache and compare hashes: the first N labelled completions per model and "
+        "decoding (0: all, in the same batches as the set was made)",
     )
     args = parser.parse_args()
     items = planned_items()
-    if args.check:
+    if args.check is not None:
         check(items, args.check)
         return
     texts = generate(items)
