@@ -5,8 +5,9 @@ model, system prompt and prompt made each completion, the sha256 of the prompt a
 completion, and the hand label. This script rebuilds the texts (llama.cpp decoding of 320 new
 tokens on the bundled GGUFs: greedy, and one seeded sampled pass at T = 0.8) into ``--out`` (default
 ``~/.cache/tunesafe/judge-eval/completions.jsonl``, outside the repository), and reports how
-many completion hashes match the labels. Generations go through tunesafe's cache, so a second
-run takes seconds.
+many completion hashes match the labels. Generations are decoded in fixed chunks (``CHUNK``) and
+cached in this set's own cache file, so a second run takes seconds and ``--check`` (everything
+again, uncached) must match every hash.
 
     python benchmarks/judge_eval/generate.py            # about 20 minutes on 2 cores, first time
 """
@@ -85,7 +86,7 @@ def planned_items() -> list[dict]:
     pools = {kind: prompt_pool(kind) for kind in ("harmful", "overrefusal", "benign", "strongreject")}
     offsets = dict.fromkeys(pools, 0)
     items = []
-    for model, system, kind, count, sampled in PLAN:
+    for row, (model, system, kind, count, sampled) in enumerate(PLAN):
         start = offsets[kind] if model.startswith("qwen") else 0
         chosen = pools[kind][start : start + count]
         if model.startswith("qwen"):
@@ -103,64 +104,69 @@ def planned_items() -> list[dict]:
                     "kind": kind,
                     "prompt_id": prompt_id,
                     "messages": conv,
+                    "row": row,
                 }
             )
     return items
 
 
+CHUNK = 16
+"""Completions decoded together. llama.cpp's batched decoding is not bit-identical across batch
+compositions, so the set is always decoded in the same chunks: 16 consecutive items of one plan row."""
+CACHE = DEFAULT_OUT.parent / "generations.sqlite"
+
+
+def chunks(items: list[dict]) -> list[list[dict]]:
+    """The fixed decoding chunks: consecutive items of one plan row, ``CHUNK`` at a time."""
+    out: list[list[dict]] = []
+    for row in dict.fromkeys(i["row"] for i in items):
+        group = [i for i in items if i["row"] == row]
+        out += [group[k : k + CHUNK] for k in range(0, len(group), CHUNK)]
+    return out
+
+
 def generate(items: list[dict], use_cache: bool = True) -> dict[str, str]:
+    """Texts by item id, chunk by chunk: a chunk is served from this set's own cache whole, or decoded whole."""
     from tunesafe.backends import load_backend
     from tunesafe.cache import CachedBackend, GenerationCache
     from tunesafe.config import ModelSpec
-    from tunesafe.runner import default_cache_path
 
-    cache = GenerationCache(default_cache_path())
+    cache = GenerationCache(CACHE)
     texts: dict[str, str] = {}
     for model in dict.fromkeys(i["model"] for i in items):
-        backend = load_backend(ModelSpec(source=model, backend="llamacpp", batch_size=16))
+        backend = load_backend(ModelSpec(source=model, backend="llamacpp", batch_size=CHUNK))
         backend = CachedBackend(backend, cache, "read_write" if use_cache else "off")
-        for sampled in (False, True):
-            todo = [i for i in items if i["model"] == model and i["sampled"] == sampled]
-            if not todo:
-                continue
-            start = time.perf_counter()
-            outs = backend.generate([i["messages"] for i in todo], SAMPLED if sampled else PARAMS)
-            print(f"{model} sampled={sampled}: {len(todo)} in {time.perf_counter() - start:.0f} s", flush=True)
-            texts.update({i["id"]: o.text for i, o in zip(todo, outs, strict=True)})
+        start = time.perf_counter()
+        todo = [c for c in chunks(items) if c[0]["model"] == model]
+        for chunk in todo:
+            params = SAMPLED if chunk[0]["sampled"] else PARAMS
+            outs = backend.generate([i["messages"] for i in chunk], params)
+            texts.update({i["id"]: o.text for i, o in zip(chunk, outs, strict=True)})
+        print(f"{model}: {sum(map(len, todo))} in {time.perf_counter() - start:.0f} s", flush=True)
         backend.close()
     return texts
 
 
-def check(items: list[dict], per_model: int) -> None:
-    """Regenerate the first ``per_model`` (0: all) labelled completions of each model and decoding, uncached.
-
-    llama.cpp's batched decoding is not bit-identical across batch compositions, so a subset can
-    differ in a few completions where the whole set, made in the same batches, should not.
-    """
+def check(items: list[dict]) -> None:
+    """Regenerate every labelled completion without any cache and compare hashes with the labels."""
     labels = {r["id"]: r for r in map(json.loads, LABELS.read_text(encoding="utf-8").splitlines())}
-    picked: list[dict] = []
-    for key in dict.fromkeys((i["model"], i["sampled"]) for i in items):
-        group = [i for i in items if (i["model"], i["sampled"]) == key and i["id"] in labels]
-        picked += group[:per_model] if per_model else group
-    texts = generate(picked, use_cache=False)
-    same = sum(sha256_text(texts[i["id"]]) == labels[i["id"]]["completion_sha256"] for i in picked)
-    print(json.dumps({"regenerated": len(picked), "hash_matches": same}))
+    texts = generate(items, use_cache=False)
+    differ = [
+        i["id"]
+        for i in items
+        if i["id"] in labels and sha256_text(texts[i["id"]]) != labels[i["id"]]["completion_sha256"]
+    ]
+    print(json.dumps({"regenerated": len(items), "hash_matches": len(items) - len(differ), "differ": differ}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument(
-        "--check",
-        type=int,
-        metavar="N",
-        help="regenerate without the cache and compare hashes: the first N labelled completions per model and "
-        "decoding (0: all, in the same batches as the set was made)",
-    )
+    parser.add_argument("--check", action="store_true", help="regenerate everything without the cache, compare hashes")
     args = parser.parse_args()
     items = planned_items()
-    if args.check is not None:
-        check(items, args.check)
+    if args.check:
+        check(items)
         return
     texts = generate(items)
     labels = {}
