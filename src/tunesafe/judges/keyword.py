@@ -50,6 +50,11 @@ ZOU_QI_FILE = "refusal_keywords_zou_qi.txt"
 EXTENDED_ADDITIONS_FILE = "refusal_keywords_extended_additions.txt"
 
 
+def straight_apostrophes(text: str) -> str:
+    """``text`` with curly apostrophes (as chat models emit them) made straight."""
+    return text.translate(_APOSTROPHES)
+
+
 def load_keyword_list(filename: str) -> list[str]:
     """Phrases from a bundled list in ``tunesafe/data/bundled``: one per line, ``#`` lines are comments."""
     return bundled_lines(filename)
@@ -89,7 +94,7 @@ class KeywordRefusalJudge:
         self._lookup = {self._key(p): p for p in reversed(phrases)}
 
     def _normalize(self, text: str) -> str:
-        return text.translate(_APOSTROPHES) if self.normalize_apostrophes else text
+        return straight_apostrophes(text) if self.normalize_apostrophes else text
 
     def _key(self, text: str) -> str:
         text = self._normalize(text)
