@@ -147,17 +147,13 @@ def text_cell(row: Row, column: str, number: int, source: str) -> str:
     return value
 
 
-def optional_cell(row: Row, column: str | None) -> str | None:
+def optional_cell(row: Row, column: str | None, strip: bool = True) -> str | None:
+    """The cell as text (stripped unless ``strip=False``: a context is kept as written, as the HarmBench
+    audit reads it); None for an unmapped column or an empty cell."""
     if column is None or is_empty(row.get(column)):
         return None
-    return str(row[column]).strip()
-
-
-def context_cell(row: Row, column: str | None) -> str | None:
-    """The context as written (not stripped, as the HarmBench audit reads it); None for an empty cell."""
-    if column is None or is_empty(row.get(column)):
-        return None
-    return str(row[column])
+    text = str(row[column])
+    return text.strip() if strip else text
 
 
 def build_records(
@@ -176,7 +172,7 @@ def build_records(
     for number, row in enumerate(rows, start=1):
         prompt = text_cell(row, columns.prompt, number, source)
         completion = text_cell(row, columns.completion, number, source)
-        messages = context_messages(prompt, context_cell(row, columns.context))
+        messages = context_messages(prompt, optional_cell(row, columns.context, strip=False))
         given_id = optional_cell(row, columns.id)
         base = given_id or stable_id(id_prefix, messages[-1]["content"])
         seen[base] += 1
