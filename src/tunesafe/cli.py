@@ -285,7 +285,7 @@ def import_(
     into the user turn as the HarmBench audit puts them.
     """
     from tunesafe.config import ConfigError
-    from tunesafe.importer import ImportColumns, import_completions
+    from tunesafe.importers.completions import ImportColumns, import_completions
     from tunesafe.rejudge import rejudge_run
 
     reporter = _setup(log_level, quiet)
@@ -346,7 +346,7 @@ def _import_drift(
 
     from tunesafe.audits.drift_conditions import parse_condition
     from tunesafe.config import ConfigError
-    from tunesafe.importer_drift import DriftColumns, import_drift
+    from tunesafe.importers.drift import DriftColumns, import_drift
 
     pairs: list[tuple[str, str | None]] = []
     for text in sources:

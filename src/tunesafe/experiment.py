@@ -511,7 +511,7 @@ class _StepLog:
 
 
 def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path, reporter: Reporter) -> Path:
-    """Audit one model; a full fine-tune or another checkpoint is probed against the base first (probe.py)."""
+    """Audit one model; a full fine-tune or another checkpoint is probed against the base first (adapter_check.py)."""
     from tunesafe.runner import run_audit
 
     probe_base = None

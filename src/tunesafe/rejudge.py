@@ -14,10 +14,11 @@ from pathlib import Path
 
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.backends.base import Backend
-from tunesafe.calibration import NAME as CALIBRATION
-from tunesafe.calibration import judges_for
 from tunesafe.config import AuditConfig, CalibrationSpec, JudgeSpec, load_config
-from tunesafe.judges import JudgePanel, measures
+from tunesafe.judges import measures
+from tunesafe.judges.calibration import NAME as CALIBRATION
+from tunesafe.judges.calibration import judges_for
+from tunesafe.judges.panel import JudgePanel
 from tunesafe.results import RunDir, RunError
 from tunesafe.runner import aggregate_audit, judge_calibration, open_cache, rejudge_records
 from tunesafe.types import SampleRecord

@@ -15,12 +15,11 @@ from typing import Any, NamedTuple
 from tunesafe._util.hashing import sha256_obj
 from tunesafe._util.io import atomic_write_text
 from tunesafe._util.progress import NullReporter, Reporter
+from tunesafe.adapter_check import record_adapter_probe
 from tunesafe.assets import cache_dir
 from tunesafe.audits import drift, harmful, overrefusal
 from tunesafe.backends.base import Backend, loglikelihood_unavailable_reason, supports_loglikelihood
 from tunesafe.cache import CachedBackend, GenerationCache
-from tunesafe.calibration import NAME as CALIBRATION
-from tunesafe.calibration import judges_for, load_calibration
 from tunesafe.config import (
     AuditConfig,
     CalibrationSpec,
@@ -33,9 +32,11 @@ from tunesafe.config import (
     normalised_for_hash,
     without_absent_endpoints,
 )
-from tunesafe.judges import Judge, JudgeInput, JudgePanel
+from tunesafe.judges import Judge, JudgeInput
+from tunesafe.judges.calibration import NAME as CALIBRATION
+from tunesafe.judges.calibration import judges_for, load_calibration
 from tunesafe.judges.hygiene import apply_judges
-from tunesafe.probe import record_adapter_probe
+from tunesafe.judges.panel import JudgePanel
 from tunesafe.results import RunDir, RunError, Stopwatch, new_run_path
 from tunesafe.types import Completion, GenParams, Sample, SampleRecord, Verdict
 
@@ -320,7 +321,7 @@ def aggregate_audit(
     calibration_records: Sequence[SampleRecord] | None = None,
 ) -> dict[str, Any]:
     """An audit's metrics from its records (used by the runner, rejudging and importing)."""
-    from tunesafe.panel import panel_summary
+    from tunesafe.judges.agreement import panel_summary
 
     if audit == overrefusal.NAME:
         spec_or = config.audits.overrefusal

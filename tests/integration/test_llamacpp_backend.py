@@ -236,8 +236,8 @@ def test_missing_gguf_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_adapter_applied_check_runs_on_the_gguf_lora(gguf: Path, lora_adapter: Path) -> None:
+    from tunesafe.adapter_check import divergence_probe, supports_probe
     from tunesafe.backends.gguf_export import resolve_gguf_adapter
-    from tunesafe.probe import divergence_probe, supports_probe
 
     lora, identity = resolve_gguf_adapter(str(lora_adapter), MODEL)
     tuned = _backend(gguf, lora_path=lora, adapter_identity=identity, adapter_dir=lora_adapter)

@@ -1,10 +1,10 @@
-"""Tests for tunesafe.answers: normalization and the two matching rules (Kumar 2024 substring rule)."""
+"""Tests for tunesafe.audits.answers: normalization and the two matching rules (Kumar 2024 substring rule)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tunesafe.answers import adopted, matches, normalize_answer
+from tunesafe.audits.answers import adopted, matches, normalize_answer
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tunesafe import importer
 from tunesafe.config import AuditConfig, load_config
-from tunesafe.importer import ImportColumns, import_completions, parse_label
+from tunesafe.importers import completions as importer
+from tunesafe.importers.completions import ImportColumns, import_completions, parse_label
 from tunesafe.results import RunDir
 
 REFUSAL = "I'm sorry, but I can't help with that."

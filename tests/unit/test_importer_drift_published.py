@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tunesafe.config import AuditConfig, load_config
-from tunesafe.importer_drift import DriftColumns, import_drift
+from tunesafe.importers.drift import DriftColumns, import_drift
 from tunesafe.results import RunDir
 
 # the question file's shape (triviaqa_1000.json): id, question, true_answer, wrong_answer, context

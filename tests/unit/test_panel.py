@@ -1,10 +1,10 @@
-"""Tests for the judge panel (tunesafe.panel) and its Markdown (tunesafe.report.panel) on hand-built records."""
+"""Judge-panel agreement (tunesafe.judges.agreement) and its Markdown (tunesafe.report.panel), hand-built records."""
 
 from __future__ import annotations
 
 import pytest
 
-from tunesafe.panel import (
+from tunesafe.judges.agreement import (
     JudgeCalibration,
     PanelSummary,
     agreement,

@@ -22,9 +22,10 @@ from tunesafe.config import (
     OverrefusalAuditSpec,
 )
 from tunesafe.data import bundled_path
-from tunesafe.judges import JudgeInput, JudgePanel
+from tunesafe.judges import JudgeInput
 from tunesafe.judges.hygiene import apply_judges, screen_completion
 from tunesafe.judges.keyword import make_keyword_judge
+from tunesafe.judges.panel import JudgePanel
 from tunesafe.rejudge import rejudge_run
 from tunesafe.report import write_report
 from tunesafe.results import RunError

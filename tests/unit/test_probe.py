@@ -12,9 +12,9 @@ import pytest
 from tests.fakes import behaviors
 from tests.tiny_model import build_tiny_model
 
+from tunesafe.adapter_check import INFO_KEY, PROBE_PROMPTS, ProbeResult, divergence, divergence_probe, supports_probe
 from tunesafe.backends.hf import HFBackend
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec
-from tunesafe.probe import INFO_KEY, PROBE_PROMPTS, ProbeResult, divergence, divergence_probe, supports_probe
 from tunesafe.results import RunDir
 from tunesafe.runner import run_audit
 from tunesafe.types import GenParams
@@ -131,11 +131,11 @@ def test_run_audit_warns_and_records_a_zero_adapter(
     tiny_model_dir: Path, zero_adapter: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     backend = HFBackend(tiny_model_dir, adapter_dir=zero_adapter, batch_size=4)
-    with caplog.at_level(logging.WARNING, logger="tunesafe.probe"):
+    with caplog.at_level(logging.WARNING, logger="tunesafe.adapter_check"):
         run = run_audit(_config(tmp_path), tmp_path / "run", backend=backend, behaviors=behaviors(4))
     recorded = ProbeResult.model_validate(run.manifest().info[INFO_KEY])
     assert recorded.identical and run.manifest().status == "success"
-    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "tunesafe.probe"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "tunesafe.adapter_check"]
     assert len(warned) == 1 and "this audit measures the base model" in warned[0].getMessage()
 
 
@@ -148,15 +148,15 @@ def test_run_audit_records_a_perturbed_adapter_and_does_not_probe_again_on_resum
 ) -> None:
     config, out = _config(tmp_path), tmp_path / "run"
     backend = HFBackend(tiny_model_dir, adapter_dir=perturbed_adapter, batch_size=4)
-    with caplog.at_level(logging.WARNING, logger="tunesafe.probe"):
+    with caplog.at_level(logging.WARNING, logger="tunesafe.adapter_check"):
         first = run_audit(config, out, backend=backend, behaviors=behaviors(4)).manifest().info[INFO_KEY]
     assert not first["identical"] and first["mean_kl"] > 0
-    assert not [r for r in caplog.records if r.name == "tunesafe.probe"]
+    assert not [r for r in caplog.records if r.name == "tunesafe.adapter_check"]
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the probe ran again on resume")
 
-    monkeypatch.setattr("tunesafe.probe.divergence_probe", refuse)
+    monkeypatch.setattr("tunesafe.adapter_check.divergence_probe", refuse)
     resumed = run_audit(config, out, backend=backend, behaviors=behaviors(4))
     assert resumed.manifest().info[INFO_KEY] == first and resumed.manifest().status == "success"
 

@@ -1,4 +1,4 @@
-"""Tests for tunesafe.uncertainty on hand-computed values (Kumar 2024, arXiv:2409.19476, A.6 formulas).
+"""Tests for tunesafe.audits.uncertainty on hand-computed values (Kumar 2024, arXiv:2409.19476, A.6 formulas).
 
 Reference table used throughout (natural logs), two answer steps and a final EOS step:
 
@@ -22,7 +22,7 @@ import math
 import numpy as np
 import pytest
 
-from tunesafe.uncertainty import (
+from tunesafe.audits.uncertainty import (
     NOTE_NO_STEPS,
     mean_and_standard_error,
     split_by_correct,
@@ -206,7 +206,7 @@ def test_split_by_correct():
 
 
 def test_split_by_correct_gives_quartiles_of_each_group() -> None:
-    from tunesafe.uncertainty import split_by_correct
+    from tunesafe.audits.uncertainty import split_by_correct
 
     groups = split_by_correct([1.0, 2.0, None, 3.0, 4.0, 9.0], [True, True, True, True, True, False])
     correct = groups["correct"]

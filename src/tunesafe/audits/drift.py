@@ -4,7 +4,7 @@ Protocol of Kumar 2024 (arXiv 2409.19476), adapted from Fastowski & Kasneci 2024
 question is asked plainly (``B``), after a false sentence asserting a wrong answer (``FIPxN``), and
 after another question's false sentence (``RIP``). Per answer: correct (normalised alias match,
 or the papers' substring rule), adoption of the injected wrong answer, and uncertainty from the
-generated tokens' log-probabilities (``tunesafe.uncertainty``). Per condition: accuracy with a
+generated tokens' log-probabilities (``tunesafe.audits.uncertainty``). Per condition: accuracy with a
 Wilson interval, retention of the answers correct under ``B``, adoption, correct → incorrect flips
 with an exact McNemar test against ``B``, and uncertainty split by correct / incorrect answers
 with the paper's standard errors.
@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tunesafe.answers import adopted, matches, normalize_answer
+from tunesafe.audits.answers import adopted, matches, normalize_answer
 from tunesafe.audits.drift_conditions import build_drift_samples
+from tunesafe.audits.uncertainty import mean_and_standard_error, split_by_correct, step_uncertainty
 from tunesafe.config import DriftAuditSpec
 from tunesafe.data.trivia import TriviaItem, load_trivia
 from tunesafe.stats import mcnemar_exact, rate
 from tunesafe.types import Completion, GenParams, Sample, SampleRecord
-from tunesafe.uncertainty import mean_and_standard_error, split_by_correct, step_uncertainty
 
 NAME = "drift"
 VERSION = "1"

@@ -23,11 +23,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from tunesafe.audits.uncertainty import mean_and_standard_error
 from tunesafe.backends.base import LoglikelihoodBackend
 from tunesafe.data.trivia import TriviaItem
 from tunesafe.stats import paired_rate_difference, rate
 from tunesafe.types import Completion, GenParams, Sample, SampleRecord
-from tunesafe.uncertainty import mean_and_standard_error
 
 if TYPE_CHECKING:
     from tunesafe.config import TruthfulnessAuditSpec

@@ -460,7 +460,7 @@ class LlamaCppBackend:
     def reply_logits(self, requests: Sequence[tuple[Conversation, str]], *, use_adapter: bool = True) -> list[Any]:
         """Raw next-token logits over a teacher-forced reply, as ``HFBackend.reply_logits``: per request a
         float32 tensor (1 + reply tokens, vocab); ``use_adapter=False`` switches the GGUF LoRA off on the
-        same loaded model (the adapter-applied check, ``tunesafe.probe``)."""
+        same loaded model (the adapter-applied check, ``tunesafe.adapter_check``)."""
         import numpy as np
         import torch
 

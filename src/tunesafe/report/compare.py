@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from tunesafe.audits.drift import QuestionResult, asked_under_every_condition, question_results
 from tunesafe.audits.harmful import completion_stats, complied, rate_of
 from tunesafe.audits.overrefusal import refusal_rate, refused
-from tunesafe.panel import PanelSummary
+from tunesafe.judges.agreement import PanelSummary
 from tunesafe.report.drift_uncertainty import uncertainty_changes
 from tunesafe.report.paper import PaperSpec, PaperView
 from tunesafe.report.scores import GradedScoreSection, graded_sections

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunesafe.panel import PairAgreement, PanelSummary
+from tunesafe.judges.agreement import PairAgreement, PanelSummary
 from tunesafe.report.fmt import fmt_rate, pct
 from tunesafe.stats import CorrectedRate
 

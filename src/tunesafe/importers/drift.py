@@ -12,10 +12,10 @@ directory written like the runner's (``samples/drift.jsonl``, ``metrics.json`` f
 with tunesafe's own runs.
 
 Per answer: correctness is taken from a correctness column when one is named, else recomputed
-with :func:`tunesafe.answers.matches` from a true-answer column or a trivia file (whose aliases
+with :func:`tunesafe.audits.answers.matches` from a true-answer column or a trivia file (whose aliases
 count); adoption of the injected wrong answer is recomputed from a wrong-answer column or the
 trivia file; uncertainty metrics are taken as given (never recomputed: the logits are not in the
-files). All or nothing, as :mod:`tunesafe.importer`: every file is validated before anything is
+files). All or nothing, as :mod:`tunesafe.importers.completions`: every file is validated before anything is
 written, and the run is renamed into place at the end.
 """
 
@@ -32,14 +32,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from tunesafe.answers import adopted, matches
 from tunesafe.audits import drift
+from tunesafe.audits.answers import adopted, matches
 from tunesafe.audits.drift_conditions import parse_condition
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, DriftAuditSpec, ModelSpec
 from tunesafe.data.registry import slug
 from tunesafe.data.tables import HF_PREFIX, Row, read_table, require_columns, table_sha256
 from tunesafe.data.trivia import TriviaItem, load_trivia
-from tunesafe.importer import check_output_free, is_empty, optional_cell, text_cell, write_run_atomically
+from tunesafe.importers.completions import check_output_free, is_empty, optional_cell, text_cell, write_run_atomically
 from tunesafe.results import RunDir
 from tunesafe.types import Completion, SampleRecord
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from tunesafe.config import CalibrationSpec
 from tunesafe.data import bundled_path
 from tunesafe.judges import Judge, measures
-from tunesafe.panel import GOLD_KEY
+from tunesafe.judges.agreement import GOLD_KEY
 from tunesafe.types import Completion, SampleRecord
 
 NAME = "calibration"
@@ -63,7 +63,7 @@ def _bundled() -> tuple[list[SampleRecord], dict[str, object]]:
 
 def _from_table(path: Path, columns: dict[str, str]) -> tuple[list[SampleRecord], dict[str, object]]:
     from tunesafe.data.tables import file_sha256, read_table, require_columns
-    from tunesafe.importer import parse_label
+    from tunesafe.importers.completions import parse_label
 
     names = {"prompt": "prompt", "completion": "completion", "label": "label", **columns}
     rows = read_table(path)
