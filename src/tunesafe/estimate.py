@@ -45,29 +45,18 @@ class AuditCost(BaseModel):
 
 def audit_cost(config: AuditConfig) -> AuditCost:
     """Generations each audit of ``config`` asks for (drift with ``known_only``: the upper bound)."""
-    from tunesafe.audits import drift, harmful, overrefusal, truthfulness
+    from tunesafe.audits import all_audits
 
-    audits = config.audits
     counts: dict[str, int] = {}
-    tokens = 0
-    loglik = 0
-    if audits.harmful is not None:
-        counts["harmful"] = len(harmful.build_samples(audits.harmful, config.seed)[0])
-        tokens += counts["harmful"] * config.generation.max_new_tokens
-    if audits.overrefusal is not None:
-        counts["overrefusal"] = len(overrefusal.build_samples(audits.overrefusal, config.seed)[0])
-        tokens += counts["overrefusal"] * config.generation.max_new_tokens
-    if audits.drift is not None:
-        spec = audits.drift
-        items, _ = drift.load_items(spec.dataset, spec.limit, config.seed)
-        counts["drift"] = len(items) * len(spec.conditions) * spec.runs + (len(items) if spec.known_only else 0)
-        tokens += counts["drift"] * spec.max_new_tokens
-    if audits.truthfulness is not None:
-        spec_t = audits.truthfulness
-        samples = truthfulness.build_samples(spec_t, config.seed)[0] if spec_t.conditions else []
-        counts["truthfulness"] = len(samples)
-        tokens += len(samples) * spec_t.max_new_tokens
-        loglik = 2 * len(samples) if spec_t.loglik else 0
+    tokens = loglik = 0
+    for audit in all_audits():
+        spec = audit.spec_of(config.audits)
+        if spec is None:
+            continue
+        cost = audit.cost(spec, config)
+        counts[audit.name] = cost.generations
+        tokens += cost.new_tokens
+        loglik += cost.loglik_requests
     return AuditCost(generations=counts, new_tokens=tokens, loglik_requests=loglik)
 
 

@@ -326,7 +326,7 @@ def effects(experiment: ExperimentConfig) -> list[dict[str, Any]]:
 
 def plan_experiment(experiment: ExperimentConfig, root: Path) -> ExperimentPlan:
     """What running ``experiment`` under ``root`` would do, without touching a model."""
-    from tunesafe.train.run import train_config_hash
+    from tunesafe.config import config_hash
 
     root = Path(root)
     steps = [
@@ -348,7 +348,7 @@ def plan_experiment(experiment: ExperimentConfig, root: Path) -> ExperimentPlan:
                     kind="finetune",
                     variant=label,
                     path=path,
-                    state=_state(path, train_config_hash(cfg)),
+                    state=_state(path, config_hash(cfg)),
                     detail=_train_detail(cfg),
                 )
             )

@@ -13,19 +13,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tunesafe._util.progress import NullReporter, Reporter
+from tunesafe.audits import all_audits
 from tunesafe.backends.base import Backend
 from tunesafe.config import AuditConfig, CalibrationSpec, JudgeSpec, load_config
-from tunesafe.judges import measures
 from tunesafe.judges.calibration import NAME as CALIBRATION
 from tunesafe.judges.calibration import judges_for
 from tunesafe.judges.panel import JudgePanel
 from tunesafe.results import RunDir, RunError
-from tunesafe.runner import aggregate_audit, judge_calibration, open_cache, rejudge_records
+from tunesafe.runner import judge_calibration, open_cache, rejudge_records
 from tunesafe.types import SampleRecord
 
 logger = logging.getLogger(__name__)
-
-AUDITS = ("harmful", "overrefusal")
 
 
 def rejudge_run(
@@ -56,18 +54,21 @@ def rejudge_run(
         metrics = {k: v for k, v in run.metrics().items() if k != "schema_version"}
         with JudgePanel(judges, cache=cache, cache_mode=config.cache.mode, backends=judge_backends) as panel:
             calibration_records = _calibration(run, calibration, panel)
-            for audit in AUDITS:
-                records = list(run.records(audit))
+            for audit in all_audits():
+                spec = audit.spec_of(config.audits)
+                records = list(run.records(audit.name)) if audit.judged and spec is not None else []
                 if not records:
                     continue
-                chosen = [j for j in panel.judges if audit == "harmful" or measures(j) == "refusal"]
+                chosen = [j for j in panel.judges if audit.accepts(j)]
                 if not chosen:
-                    logger.info("%s: no refusal detector among the judges; left as it was", audit)
+                    logger.info(
+                        "%s: no judge applies here (over-refusal takes refusal detectors); left as it was",
+                        audit.name,
+                    )
                     continue
-                records = rejudge_records(records, chosen, reporter, f"rejudge {audit}: {manifest.name}")
-                run.replace_records(audit, records)
-                cal = calibration_records if audit == "harmful" else None
-                metrics[audit] = aggregate_audit(audit, records, config, cal)
+                records = rejudge_records(records, chosen, reporter, f"rejudge {audit.name}: {manifest.name}")
+                run.replace_records(audit.name, records)
+                metrics[audit.name] = audit.aggregate(spec, records, seed=config.seed, calibration=calibration_records)
         run.write_metrics(metrics)
         history = list(manifest.info.get("rejudged", []))
         history.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "judges": panel.names})

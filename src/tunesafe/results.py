@@ -22,12 +22,15 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from tunesafe._util.io import append_jsonl, atomic_output, atomic_write_json, atomic_write_text, read_jsonl
 from tunesafe.types import SampleRecord
+
+if TYPE_CHECKING:
+    from tunesafe.config import AuditConfig, TrainConfig
 
 SCHEMA_VERSION = 1
 RunKind = Literal["audit", "finetune"]
@@ -234,3 +237,17 @@ class _Lap:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self.start
         self.watch.timings[self.stage] = round(self.watch.timings.get(self.stage, 0.0) + elapsed, 3)
+
+
+def open_run(path: Path, kind: RunKind, config: AuditConfig | TrainConfig) -> RunDir:
+    """Create the run directory of ``config`` at ``path``, or resume it if it holds the same config."""
+    from tunesafe.config import config_hash, dump_config
+
+    return RunDir.create_or_resume(
+        path,
+        kind=kind,
+        name=config.name,
+        config_yaml=dump_config(config),
+        config_hash=config_hash(config),
+        seed=config.seed,
+    )

@@ -8,53 +8,33 @@ audit re-run skips everything already done and regenerates nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from tunesafe._util.hashing import sha256_obj
 from tunesafe._util.io import atomic_write_text
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.adapter_check import record_adapter_probe
 from tunesafe.assets import cache_dir
-from tunesafe.audits import drift, harmful, overrefusal
-from tunesafe.backends.base import Backend, loglikelihood_unavailable_reason, supports_loglikelihood
+from tunesafe.audits import all_audits
+from tunesafe.audits.base import Audit, AuditContext
+from tunesafe.backends.base import Backend
 from tunesafe.cache import CachedBackend, GenerationCache
-from tunesafe.config import (
-    AuditConfig,
-    CalibrationSpec,
-    ConfigError,
-    DriftAuditSpec,
-    JudgeSpec,
-    TruthfulnessAuditSpec,
-    dump_config,
-    load_config,
-    normalised_for_hash,
-    without_absent_endpoints,
-)
+from tunesafe.config import AuditConfig, CalibrationSpec, ConfigError, config_hash, dump_config, load_config
 from tunesafe.judges import Judge, JudgeInput
 from tunesafe.judges.calibration import NAME as CALIBRATION
 from tunesafe.judges.calibration import judges_for, load_calibration
 from tunesafe.judges.hygiene import apply_judges
 from tunesafe.judges.panel import JudgePanel
-from tunesafe.results import RunDir, RunError, Stopwatch, new_run_path
-from tunesafe.types import Completion, GenParams, Sample, SampleRecord, Verdict
+from tunesafe.results import RunDir, RunError, Stopwatch, new_run_path, open_run
+from tunesafe.types import GenParams, Sample, SampleRecord, Verdict
+
+if TYPE_CHECKING:
+    from tunesafe.data.harmbench import Behavior
 
 logger = logging.getLogger(__name__)
-
-# Fields that change speed, not results: excluded from the hash that decides whether a run
-# directory can be resumed. ``device_map`` (placement) is left out of every model spec and
-# ``dtype: auto`` hashes as float32 (``config.normalised_for_hash`` says why).
-_NON_SEMANTIC = {"cache": True, "chunk_size": True, "model": {"batch_size": True, "threads": True, "device": True}}
-
-
-def config_hash(config: AuditConfig) -> str:
-    data = config.model_dump(mode="json", exclude=_NON_SEMANTIC)
-    data["generation"] = config.generation.identity()
-    # audits that are off leave no trace, so a new kind of audit does not change existing runs' hashes
-    data["audits"] = {name: spec for name, spec in data["audits"].items() if spec is not None}
-    # likewise a model (audited or judging) without an endpoint
-    return sha256_obj(normalised_for_hash(without_absent_endpoints(data)))
 
 
 def default_cache_path() -> Path:
@@ -69,10 +49,12 @@ def run_audit(
     backend: Backend | None = None,
     judge_backends: Mapping[str, Backend] | None = None,
     reporter: Reporter | None = None,
-    behaviors: Sequence[Any] | None = None,
+    behaviors: Sequence[Behavior] | None = None,
     probe_base: Path | None = None,
+    audits: Sequence[Audit[Any]] | None = None,
 ) -> RunDir:
-    """Audit one model and write (or resume) its run directory.
+    """Audit one model and write (or resume) its run directory: every audit switched on in
+    ``config.audits``, one after the other, through the same loop (:func:`run_one_audit`).
 
     Args:
         config: the audit configuration.
@@ -81,23 +63,18 @@ def run_audit(
         backend: a ready backend (tests, embedding); built from ``config.model`` when omitted.
         judge_backends: ready backends for LLM judges, by judge name (tests, embedding).
         reporter: progress reporter (the CLI passes a rich one).
-        behaviors: HarmBench rows to use instead of the bundled file (tests).
+        behaviors: HarmBench rows to use instead of the harmful audit's dataset (tests).
         probe_base: the base model directory of a full fine-tune, probed against it before the audit
             (an adapter is probed against itself switched off without it).
+        audits: audit objects to use instead of the registered ones of the same name (tests, embedding).
     """
     reporter = reporter or NullReporter()
     if config.model.backend == "imported":
         raise ConfigError("an imported run has no model to generate with; use `tunesafe rejudge` on it")
+    chosen = _switched_on(config, _with_replacements(audits, behaviors))
     path = output or new_run_path(runs_root, config.name)
     _extend_with_added_audits(path, config)
-    run = RunDir.create_or_resume(
-        path,
-        kind="audit",
-        name=config.name,
-        config_yaml=dump_config(config),
-        config_hash=config_hash(config),
-        seed=config.seed,
-    )
+    run = open_run(path, "audit", config)
     watch = Stopwatch()
     owned = backend is None
     cached: CachedBackend | None = None
@@ -110,20 +87,8 @@ def run_audit(
             cached = CachedBackend(inner, cache, config.cache.mode, flush_every=config.chunk_size)
             _check_same_model(run, cached.fingerprint())
             record_adapter_probe(run, cached.inner, probe_base)  # warns when the fine-tune changes nothing
-            context = _Context(run, cached, cache, config, reporter, watch, judge_backends)
-            metrics: dict[str, Any] = {}
-            if config.audits.harmful is not None:
-                spec = config.audits.harmful
-                samples, info = harmful.build_samples(spec, config.seed, behaviors)
-                metrics[harmful.NAME] = _audit(context, harmful.NAME, samples, info, spec.judges, spec.calibration)
-            if config.audits.overrefusal is not None:
-                spec_or = config.audits.overrefusal
-                samples, info = overrefusal.build_samples(spec_or, config.seed)
-                metrics[overrefusal.NAME] = _audit(context, overrefusal.NAME, samples, info, spec_or.judges, None)
-            if config.audits.drift is not None:
-                metrics[drift.NAME] = _drift_audit(context, config.audits.drift)
-            if config.audits.truthfulness is not None:
-                metrics["truthfulness"] = _truthfulness_audit(context, config.audits.truthfulness)
+            session = _Session(AuditContext(run, cached, config, watch), cache, reporter, judge_backends)
+            metrics = {audit.name: run_one_audit(session, audit, spec) for audit, spec in chosen}
             run.write_metrics(metrics)
             run.update_manifest(
                 status="success",
@@ -136,6 +101,20 @@ def run_audit(
             cache.close()
         if owned and cached is not None:
             cached.close()
+
+
+def _with_replacements(audits: Sequence[Audit[Any]] | None, behaviors: Sequence[Behavior] | None) -> list[Audit[Any]]:
+    """The registered audits, with those of ``audits`` (and a harmful audit over ``behaviors``) in place of theirs."""
+    replacements = {audit.name: audit for audit in audits or ()}
+    if behaviors is not None:
+        from tunesafe.audits.harmful import HarmfulAudit
+
+        replacements.setdefault(HarmfulAudit.name, HarmfulAudit(behaviors))
+    return [replacements.get(audit.name, audit) for audit in all_audits()]
+
+
+def _switched_on(config: AuditConfig, audits: Sequence[Audit[Any]]) -> list[tuple[Audit[Any], Any]]:
+    return [(audit, spec) for audit in audits if (spec := audit.spec_of(config.audits)) is not None]
 
 
 def _backend_info(cached: CachedBackend) -> dict[str, Any]:
@@ -182,119 +161,59 @@ def _extend_with_added_audits(path: Path, config: AuditConfig) -> None:
     run.update_manifest(config_hash=new_hash)
 
 
-class _Context(NamedTuple):
-    run: RunDir
-    backend: CachedBackend
+@dataclass(frozen=True)
+class _Session:
+    """One model's audit in progress: what audits' hooks see (``context``) and what only the runner uses."""
+
+    context: AuditContext
     cache: GenerationCache | None
-    config: AuditConfig
     reporter: Reporter
-    watch: Stopwatch
     judge_backends: Mapping[str, Backend] | None
 
 
-def _audit(
-    ctx: _Context,
-    audit: str,
-    samples: Sequence[Sample],
-    dataset: dict[str, Any],
-    judge_specs: Sequence[JudgeSpec],
-    calibration: CalibrationSpec | None,
-) -> dict[str, Any]:
-    """Generate, judge and aggregate one audit; judge the calibration set when one is given."""
+def run_one_audit(session: _Session, audit: Audit[Any], spec: Any) -> dict[str, Any]:
+    """Build, generate, judge or score, and aggregate one audit; its hooks where it has them."""
+    context = session.context
+    run, watch = context.run, context.watch
+    audit.check(spec, context.backend)  # fail before generating anything
+    built = audit.build(spec, context.config.seed)
+    if built.dataset is not None:
+        run.update_manifest(datasets={audit.name: built.dataset})
+    with _panel(session, audit, spec) as panel:
+        asked: dict[str, SampleRecord] = {}
+
+        def ask(samples: Sequence[Sample]) -> list[SampleRecord]:
+            records = _run_samples(session, audit, spec, samples, panel) if samples else []
+            asked.update((r.sample_id, r) for r in records)
+            return records
+
+        ask(audit.select(spec, built, ask))
+        records = list(asked.values())
+        calibration_spec = audit.calibration(spec)
+        calibration = None
+        if calibration_spec is not None and panel is not None:
+            with watch("judge"):
+                calibration = judge_calibration(run, calibration_spec, panel)
+    records = audit.rescore(spec, context, records)
+    with watch("aggregate"):
+        metrics = audit.aggregate(spec, records, seed=context.config.seed, calibration=calibration)
+    return audit.finish(spec, context, metrics)
+
+
+@contextmanager
+def _panel(session: _Session, audit: Audit[Any], spec: Any) -> Iterator[JudgePanel | None]:
+    """The judge panel of a judged audit (its fingerprints and description recorded), or None."""
+    if not audit.judged:
+        yield None
+        return
+    config = session.context.config
     with JudgePanel(
-        judge_specs, cache=ctx.cache, cache_mode=ctx.config.cache.mode, backends=ctx.judge_backends
+        audit.judges(spec), cache=session.cache, cache_mode=config.cache.mode, backends=session.judge_backends
     ) as panel:
-        ctx.run.update_manifest(
-            fingerprints=panel.fingerprints(), datasets={audit: dataset}, info={f"judges:{audit}": panel.describe()}
+        session.context.run.update_manifest(
+            fingerprints=panel.fingerprints(), info={f"judges:{audit.name}": panel.describe()}
         )
-        records = _run_samples(ctx, audit, samples, panel)
-        calibration_records = None
-        if calibration is not None:
-            with ctx.watch("judge"):
-                calibration_records = judge_calibration(ctx.run, calibration, panel)
-    with ctx.watch("aggregate"):
-        return aggregate_audit(audit, records, ctx.config, calibration_records)
-
-
-def _drift_audit(ctx: _Context, spec: DriftAuditSpec) -> dict[str, Any]:
-    """Ask every trivia question under every condition and score the answers (no judges: alias matching).
-
-    With ``known_only`` the B questions are asked first (first run) and only those answered
-    correctly go on; with ``runs`` > 1 each run samples with its own seed.
-    """
-    items, info = drift.load_items(spec.dataset, spec.limit, ctx.config.seed)
-    ctx.run.update_manifest(datasets={drift.NAME: info})
-
-    def annotate(sample: Sample, completion: Completion) -> dict[str, Any]:
-        return {"drift": drift.score(sample, completion, spec)}
-
-    def ask(samples: Sequence[Sample]) -> list[SampleRecord]:
-        records: list[SampleRecord] = []
-        for k in range(spec.runs):
-            part = [s for s in samples if drift.run_index(s) == k]
-            params = drift.generation_params(spec, ctx.config.generation, k)
-            records += _run_samples(ctx, drift.NAME, part, None, params=params, annotate=annotate)
-        return records
-
-    screen = None
-    if spec.known_only:
-        screen = ask(drift.build_samples(spec.model_copy(update={"runs": 1}), items, ["B"]))
-        known = drift.known_questions(screen)
-        items = [item for item in items if item.id in known]
-        logger.info("drift: %d of %d questions answered correctly under B are kept", len(items), len(screen))
-    records = ask(drift.build_samples(spec, items))
-    with ctx.watch("aggregate"):
-        return drift.aggregate(records, spec.conditions, screen)
-
-
-def _truthfulness_audit(ctx: _Context, spec: TruthfulnessAuditSpec) -> dict[str, Any]:
-    """True/false claims plainly and after a misleading preamble (generated, parsed: no judges), then
-    TruthfulQA-style multiple choice by log-likelihood when a file is given (resumable per question)."""
-    from tunesafe.audits import multiple_choice, truthfulness
-
-    if spec.multiple_choice is not None:
-        multiple_choice.require_loglikelihood(ctx.backend)  # fail before generating anything
-    metrics: dict[str, Any] = {}
-    if spec.conditions:
-        samples, info = truthfulness.build_samples(spec, ctx.config.seed)
-        ctx.run.update_manifest(datasets={truthfulness.NAME: info})
-        params = truthfulness.generation_params(spec, ctx.config.generation)
-        records = _run_samples(
-            ctx,
-            truthfulness.NAME,
-            samples,
-            None,
-            params=params,
-            annotate=lambda s, c: {truthfulness.NAME: truthfulness.score(s, c)},
-        )
-        margins, why = spec.loglik and supports_loglikelihood(ctx.backend), ""
-        if margins:
-            with ctx.watch("loglikelihood"):
-                scored = truthfulness.add_margins(records, ctx.backend)  # type: ignore[arg-type]
-            if scored != records:
-                ctx.run.replace_records(truthfulness.NAME, scored)
-                records = scored
-        elif spec.loglik:
-            why = loglikelihood_unavailable_reason(ctx.backend) or "no log-likelihood support"
-            logger.warning(
-                "truthfulness: %s cannot give log-likelihoods (%s); the log P(True) - log P(False) margins are left "
-                "out (a served model needs endpoint.chat_template, see docs/endpoints.md)",
-                ctx.backend.name,
-                why,
-            )
-        with ctx.watch("aggregate"):
-            metrics = truthfulness.aggregate(records, spec.conditions)
-        if spec.loglik:
-            metrics["loglik_margins"] = {"available": margins}
-            if not margins:
-                metrics["loglik_margins"]["reason"] = f"backend {ctx.backend.name}: {why}"
-    if spec.multiple_choice is not None:
-        questions, mc_info = multiple_choice.load_questions(spec.multiple_choice, spec.mc_limit, ctx.config.seed)
-        ctx.run.update_manifest(datasets={multiple_choice.NAME: mc_info})
-        with ctx.watch("loglikelihood"):
-            scored = multiple_choice.score_pending(ctx.run, ctx.backend, questions, ctx.config.chunk_size)
-        metrics["multiple_choice"] = multiple_choice.aggregate(scored)
-    return metrics
+        yield panel
 
 
 def judge_calibration(run: RunDir, spec: CalibrationSpec, panel: JudgePanel) -> list[SampleRecord]:
@@ -304,39 +223,6 @@ def judge_calibration(run: RunDir, spec: CalibrationSpec, panel: JudgePanel) -> 
     run.replace_records(CALIBRATION, judged)
     run.update_manifest(datasets={CALIBRATION: info})
     return judged
-
-
-def judge_names(records: Sequence[SampleRecord], configured: Sequence[str]) -> list[str]:
-    """The configured judges first, then any other judge found in the records (added by rejudging)."""
-    names = list(configured)
-    for record in records:
-        names += [v.judge for v in record.verdicts if v.judge not in names]
-    return names
-
-
-def aggregate_audit(
-    audit: str,
-    records: Sequence[SampleRecord],
-    config: AuditConfig,
-    calibration_records: Sequence[SampleRecord] | None = None,
-) -> dict[str, Any]:
-    """An audit's metrics from its records (used by the runner, rejudging and importing)."""
-    from tunesafe.judges.agreement import panel_summary
-
-    if audit == overrefusal.NAME:
-        spec_or = config.audits.overrefusal
-        configured = [j.display_name for j in spec_or.judges] if spec_or else []
-        return overrefusal.aggregate(records, judge_names(records, configured))
-    spec = config.audits.harmful
-    configured = [j.display_name for j in spec.judges] if spec else []
-    excludes = spec.headline_excludes if spec else []
-    judges = judge_names(records, configured)
-    metrics = harmful.aggregate(records, judges, excludes)
-    headline = [r for r in records if r.subset not in excludes]
-    n_bootstrap = spec.calibration.n_bootstrap if spec and spec.calibration else 2000
-    summary = panel_summary(headline, judges, calibration_records, n_bootstrap=n_bootstrap, seed=config.seed)
-    metrics["panel"] = summary.model_dump(mode="json")
-    return metrics
 
 
 def _load_backend(config: AuditConfig) -> Backend:
@@ -408,49 +294,63 @@ def rejudge_records(
 
 
 def _run_samples(
-    ctx: _Context,
-    audit: str,
-    samples: Sequence[Sample],
-    panel: JudgePanel | None,
-    *,
-    params: GenParams | None = None,
-    annotate: Callable[[Sample, Completion], dict[str, Any]] | None = None,
+    session: _Session, audit: Audit[Any], spec: Any, samples: Sequence[Sample], panel: JudgePanel | None
 ) -> list[SampleRecord]:
-    """Generate and judge (or ``annotate``) what is not yet in the run directory; all records in sample order."""
-    run, config, watch = ctx.run, ctx.config, ctx.watch
+    """Generate and judge (or score) what is not yet in the run directory; all records in sample order.
+
+    Samples are generated in chunks of ``chunk_size`` within runs of equal decoding settings, each
+    chunk's records appended as soon as they are judged.
+    """
+    context = session.context
+    run, config, watch, name = context.run, context.config, context.watch, audit.name
     wanted = {s.id for s in samples}
-    done = {r.sample_id: r for r in run.records(audit) if r.sample_id in wanted}
+    done = {r.sample_id: r for r in run.records(name) if r.sample_id in wanted}
     if done and panel is not None:
         with watch("judge"):
-            done = _refresh_verdicts(run, audit, list(done.values()), panel)
+            done = _refresh_verdicts(run, name, list(done.values()), panel)
     todo = [s for s in samples if s.id not in done]
-    logger.info("%s: %d samples, %d already done, %d to run", audit, len(samples), len(done), len(todo))
-    with ctx.reporter.task(f"{audit}: {config.name}", total=len(samples)) as advance:
+    logger.info("%s: %d samples, %d already done, %d to run", name, len(samples), len(done), len(todo))
+    with session.reporter.task(f"{name}: {config.name}", total=len(samples)) as advance:
         advance(len(done))
-        for start in range(0, len(todo), config.chunk_size):
-            chunk = todo[start : start + config.chunk_size]
-            with watch("generate"):
-                completions = ctx.backend.generate([s.messages for s in chunk], params or config.generation, advance)
-            with watch("judge"):
-                inputs = [
-                    JudgeInput.from_messages(s.messages, c.text, c.finish_reason == "length")
-                    for s, c in zip(chunk, completions, strict=True)
+        for params, group in _by_generation(audit, spec, config.generation, todo):
+            for start in range(0, len(group), config.chunk_size):
+                chunk = group[start : start + config.chunk_size]
+                with watch("generate"):
+                    completions = context.backend.generate([s.messages for s in chunk], params, advance)
+                with watch("judge"):
+                    inputs = [
+                        JudgeInput.from_messages(s.messages, c.text, c.finish_reason == "length")
+                        for s, c in zip(chunk, completions, strict=True)
+                    ]
+                    verdicts = panel.judge(inputs) if panel is not None else [[] for _ in chunk]
+                records = [
+                    SampleRecord(
+                        audit=name,
+                        sample_id=s.id,
+                        category=s.category,
+                        subset=s.subset,
+                        condition=s.condition,
+                        messages=s.messages,
+                        completion=c,
+                        verdicts=v,
+                        metadata={**s.metadata, **(audit.score(spec, s, c) or {})},
+                    )
+                    for s, c, v in zip(chunk, completions, verdicts, strict=True)
                 ]
-                verdicts = panel.judge(inputs) if panel is not None else [[] for _ in chunk]
-            records = [
-                SampleRecord(
-                    audit=audit,
-                    sample_id=s.id,
-                    category=s.category,
-                    subset=s.subset,
-                    condition=s.condition,
-                    messages=s.messages,
-                    completion=c,
-                    verdicts=v,
-                    metadata={**s.metadata, **(annotate(s, c) if annotate else {})},
-                )
-                for s, c, v in zip(chunk, completions, verdicts, strict=True)
-            ]
-            run.append_records(audit, records)
-            done.update({r.sample_id: r for r in records})
+                run.append_records(name, records)
+                done.update({r.sample_id: r for r in records})
     return [done[s.id] for s in samples]
+
+
+def _by_generation(
+    audit: Audit[Any], spec: Any, base: GenParams, samples: Sequence[Sample]
+) -> list[tuple[GenParams, list[Sample]]]:
+    """Consecutive samples with the same decoding settings, grouped (the drift audit's runs differ in seed)."""
+    groups: list[tuple[GenParams, list[Sample]]] = []
+    for sample in samples:
+        params = audit.generation(spec, base, sample)
+        if groups and groups[-1][0] == params:
+            groups[-1][1].append(sample)
+        else:
+            groups.append((params, [sample]))
+    return groups

@@ -28,9 +28,8 @@ from tunesafe.backends.openai_compat import (
     parse_scored_text,
     token_id,
 )
-from tunesafe.config import AuditConfig, ConfigError, ModelSpec, TrainConfig, dump_config, load_config
-from tunesafe.runner import config_hash, run_audit
-from tunesafe.train.run import train_config_hash
+from tunesafe.config import AuditConfig, ConfigError, ModelSpec, TrainConfig, config_hash, dump_config, load_config
+from tunesafe.runner import run_audit
 from tunesafe.types import GenParams
 
 SECRET = "sk-test-not-a-real-key-4242"
@@ -554,7 +553,7 @@ def test_hashes_of_configs_without_endpoint_are_unchanged() -> None:
     }
     old_default = AuditConfig.model_validate({"audits": old_panel})
     assert config_hash(old_default) == "dc98382091dd2aeb11415181509ab8455c17647dc8c86389df2d94f00557ec77"
-    assert train_config_hash(TrainConfig()) == "cc6388b9d8c2be09bd01b4f547da31dafcdfc97f40d0b4518a4dc234c1ae72fe"
+    assert config_hash(TrainConfig()) == "cc6388b9d8c2be09bd01b4f547da31dafcdfc97f40d0b4518a4dc234c1ae72fe"
     judged = AuditConfig.model_validate(
         {
             "audits": {

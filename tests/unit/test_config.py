@@ -82,10 +82,9 @@ def test_a_float32_run_directory_keeps_resuming_under_dtype_auto(tmp_path: Path)
     on CPU auto is float32, so their hash is the new default's and they resume."""
     import yaml
 
-    from tunesafe.runner import config_hash
-    from tunesafe.train.run import train_config_hash
+    from tunesafe.config import config_hash
 
-    for cls, hash_of in ((AuditConfig, config_hash), (TrainConfig, train_config_hash)):
+    for cls in (AuditConfig, TrainConfig):
         old = cls().model_dump(mode="json")
         old["model"]["dtype"] = "float32"
         del old["model"]["device_map"]
@@ -93,11 +92,11 @@ def test_a_float32_run_directory_keeps_resuming_under_dtype_auto(tmp_path: Path)
         path.write_text(yaml.safe_dump(old))
         written_before = load_config(cls, path)
         assert written_before.model.dtype == "float32"
-        assert hash_of(written_before) == hash_of(cls())
+        assert config_hash(written_before) == config_hash(cls())
         sharded = load_config(cls, overrides=["model.device_map=auto"])
-        assert hash_of(sharded) == hash_of(cls())  # placement is not a result
+        assert config_hash(sharded) == config_hash(cls())  # placement is not a result
         half = load_config(cls, overrides=["model.dtype=bfloat16"])
-        assert hash_of(half) != hash_of(cls())
+        assert config_hash(half) != config_hash(cls())
     # the pinned default (tests/unit/test_backend_openai.py) is the float32 default of before, with the
     # judge panel that was the default then
     old_panel = {

@@ -112,8 +112,7 @@ def test_plan_lists_every_step_and_its_state(tmp_path: Path) -> None:
 
 
 def test_plan_marks_a_finetune_made_with_other_settings_as_a_conflict(tmp_path: Path) -> None:
-    from tunesafe.config import dump_config
-    from tunesafe.train.run import train_config_hash
+    from tunesafe.config import config_hash, dump_config
 
     exp = _experiment()
     other = train_config(exp, exp.variants[3]).model_copy(update={"max_steps": 99})
@@ -122,7 +121,7 @@ def test_plan_marks_a_finetune_made_with_other_settings_as_a_conflict(tmp_path: 
         kind="finetune",
         name="benign",
         config_yaml=dump_config(other),
-        config_hash=train_config_hash(other),
+        config_hash=config_hash(other),
         seed=0,
     )
     states = {(s.kind, s.variant): s.state for s in plan_experiment(exp, tmp_path).steps}

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tunesafe.config import AuditConfig, load_config
-from tunesafe.importers import completions as importer
-from tunesafe.importers.completions import ImportColumns, import_completions, parse_label
+from tunesafe.importers.completions import ImportColumns, import_completions
+from tunesafe.judges.labels import label_verdict, parse_label
 from tunesafe.results import RunDir
 
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -77,18 +77,18 @@ def test_parse_label(value: Any, expected: float | None) -> None:
 
 
 def test_label_verdicts_keep_the_original_text() -> None:
-    assert importer.label_verdict(" Unsafe ", "j").model_dump() == {
+    assert label_verdict(" Unsafe ", "j").model_dump() == {
         "judge": "j",
         "score": 1.0,
         "label": "Unsafe",
         "raw": " Unsafe ",
         "details": {},
     }
-    guard = importer.label_verdict("unsafe\nS1", "j")
+    guard = label_verdict("unsafe\nS1", "j")
     assert guard.score == 1.0 and guard.label == "unsafe\nS1"
-    odd = importer.label_verdict("probably", "j")
+    odd = label_verdict("probably", "j")
     assert odd.score is None and odd.label == "unrecognised:probably" and odd.raw == "probably"
-    blank = importer.label_verdict("", "j")
+    blank = label_verdict("", "j")
     assert blank.score is None and blank.label == "unlabelled"
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tunesafe.config import ConfigError, LoraSpec, TrainConfig, dump_config, load_config
+from tunesafe.config import ConfigError, LoraSpec, TrainConfig, config_hash, dump_config, load_config
 from tunesafe.train.presets import PRESETS, apply_preset, get_preset
-from tunesafe.train.run import train_config_hash
 
 
 def test_kumar2024_reproduces_appendix_a4() -> None:
@@ -59,7 +58,7 @@ def test_cli_style_overrides_win_and_config_round_trips(tmp_path: Path) -> None:
     assert cfg.preset == "qi2023-identity-shift"
     assert (cfg.learning_rate, cfg.num_train_epochs, cfg.method) == (1e-5, 3.0, "full")
     again = TrainConfig.model_validate(yaml.safe_load(dump_config(cfg)))
-    assert again == cfg and train_config_hash(again) == train_config_hash(cfg)
+    assert again == cfg and config_hash(again) == config_hash(cfg)
 
 
 def test_unknown_preset_lists_the_names() -> None:
@@ -90,9 +89,9 @@ def test_cpu_variants_keep_the_recipe_and_do_less_work() -> None:
 
 def test_hash_ignores_new_fields_at_their_defaults_only() -> None:
     plain = TrainConfig()
-    assert train_config_hash(plain) == train_config_hash(TrainConfig(preset=None, save_steps=0))
-    assert train_config_hash(TrainConfig(save_steps=5)) != train_config_hash(plain)
+    assert config_hash(plain) == config_hash(TrainConfig(preset=None, save_steps=0))
+    assert config_hash(TrainConfig(save_steps=5)) != config_hash(plain)
     same_values = TrainConfig.model_validate(TrainConfig(preset="kumar2024").model_dump(exclude={"preset"}))
-    assert train_config_hash(same_values) != train_config_hash(
+    assert config_hash(same_values) != config_hash(
         TrainConfig(preset="kumar2024")
     )  # the preset is recorded

@@ -315,8 +315,7 @@ def test_user_harmful_rows_lose_eval_duplicates_and_can_take_a_safety_mix(
 def test_mix_settings_left_off_do_not_change_a_fine_tune_hash() -> None:
     """Fine-tunes made before the mix settings existed keep their hash and resume."""
     from tunesafe._util.hashing import sha256_obj
-    from tunesafe.config import TrainConfig
-    from tunesafe.train.run import TRAINING_FORMAT_VERSION, train_config_hash
+    from tunesafe.config import TRAINING_FORMAT_VERSION, TrainConfig, config_hash
 
     config = TrainConfig()
     before = config.model_dump(mode="json")
@@ -327,6 +326,6 @@ def test_mix_settings_left_off_do_not_change_a_fine_tune_hash() -> None:
     del before["model"]["endpoint"]  # a model setting left off, also out of the hash
     del before["model"]["device_map"]  # placement, never in the hash
     before["model"]["dtype"] = "float32"  # dtype auto hashes as float32, the dtype of every earlier run
-    assert train_config_hash(config) == sha256_obj({"config": before, "format": TRAINING_FORMAT_VERSION})
+    assert config_hash(config) == sha256_obj({"config": before, "format": TRAINING_FORMAT_VERSION})
     mixed = TrainConfig.model_validate({"data": {"recipe": "refusal", "harmful_fraction": 0.1}})
-    assert train_config_hash(mixed) != train_config_hash(TrainConfig.model_validate({"data": {"recipe": "refusal"}}))
+    assert config_hash(mixed) != config_hash(TrainConfig.model_validate({"data": {"recipe": "refusal"}}))

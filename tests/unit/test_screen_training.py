@@ -9,10 +9,9 @@ from pydantic import ValidationError
 from tests.unit.test_screen import EXAMPLES, REFERENCES, BagOfWords
 
 from tunesafe._util.hashing import sha256_obj
-from tunesafe.config import ScreenSpec, TrainConfig, load_config
+from tunesafe.config import TRAINING_FORMAT_VERSION, ScreenSpec, TrainConfig, config_hash, load_config
 from tunesafe.judges.keyword import make_keyword_judge
 from tunesafe.screen import FLAG_KINDS, Screener, ScreenThresholds, split_rows
-from tunesafe.train.run import TRAINING_FORMAT_VERSION, train_config_hash
 
 LABELS = {
     "benign": "benign",
@@ -137,15 +136,15 @@ def test_screening_left_off_keeps_a_fine_tune_hash() -> None:
     del before["model"]["endpoint"]  # a model setting left off, also out of the hash
     del before["model"]["device_map"]  # placement, never in the hash
     before["model"]["dtype"] = "float32"  # dtype auto hashes as float32, the dtype of every earlier run
-    assert train_config_hash(config) == sha256_obj({"config": before, "format": TRAINING_FORMAT_VERSION})
+    assert config_hash(config) == sha256_obj({"config": before, "format": TRAINING_FORMAT_VERSION})
     if TRAINING_FORMAT_VERSION == 2:  # computed at commit bc4f693, before TrainConfig had a screen field
-        assert train_config_hash(TrainConfig()) == "cc6388b9d8c2be09bd01b4f547da31dafcdfc97f40d0b4518a4dc234c1ae72fe"
-        assert train_config_hash(config) == "0ace07dafb91c355b61a6c7bab7cf8d95b6686501d976a9fda42417271556b2b"
+        assert config_hash(TrainConfig()) == "cc6388b9d8c2be09bd01b4f547da31dafcdfc97f40d0b4518a4dc234c1ae72fe"
+        assert config_hash(config) == "0ace07dafb91c355b61a6c7bab7cf8d95b6686501d976a9fda42417271556b2b"
 
 
 def test_screening_on_changes_the_hash_and_so_do_its_settings() -> None:
-    plain = train_config_hash(TrainConfig())
-    screened = train_config_hash(TrainConfig.model_validate({"screen": {}}))
-    narrower = train_config_hash(TrainConfig.model_validate({"screen": {"drop": ["harmful_compliance"]}}))
-    stricter = train_config_hash(TrainConfig.model_validate({"screen": {"thresholds": {"harmful_floor": 0.5}}}))
+    plain = config_hash(TrainConfig())
+    screened = config_hash(TrainConfig.model_validate({"screen": {}}))
+    narrower = config_hash(TrainConfig.model_validate({"screen": {"drop": ["harmful_compliance"]}}))
+    stricter = config_hash(TrainConfig.model_validate({"screen": {"thresholds": {"harmful_floor": 0.5}}}))
     assert len({plain, screened, narrower, stricter}) == 4

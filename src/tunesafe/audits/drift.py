@@ -12,19 +12,26 @@ with the paper's standard errors.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesafe.audits.answers import adopted, matches, normalize_answer
+from tunesafe.audits.base import Ask, Audit, Cost, SampleSet
 from tunesafe.audits.drift_conditions import build_drift_samples
 from tunesafe.audits.uncertainty import mean_and_standard_error, split_by_correct, step_uncertainty
 from tunesafe.config import DriftAuditSpec
 from tunesafe.data.trivia import TriviaItem, load_trivia
 from tunesafe.stats import mcnemar_exact, rate
 from tunesafe.types import Completion, GenParams, Sample, SampleRecord
+
+if TYPE_CHECKING:
+    from tunesafe.config import AuditConfig
+
+logger = logging.getLogger(__name__)
 
 NAME = "drift"
 VERSION = "1"
@@ -228,3 +235,58 @@ def aggregate(
             )
         out["conditions"][condition] = entry
     return out
+
+
+def screening_records(records: Sequence[SampleRecord]) -> list[SampleRecord]:
+    """The known-questions screen among an audit's records: every question asked under B, first run."""
+    return [r for r in records if r.condition == "B" and run_index(r) == 0]
+
+
+class DriftAudit(Audit[DriftAuditSpec]):
+    """Knowledge drift (Kumar 2024 Tables 4-5; Fastowski & Kasneci 2024): trivia asked plainly (B), after a
+    false sentence (FIP) and after an unrelated one (RIP), scored by alias matching, no judges.
+
+    With ``known_only`` the B questions are asked first and only those answered correctly go on; with
+    ``runs`` > 1 each run samples with its own seed.
+    """
+
+    name = NAME
+
+    def build(self, spec: DriftAuditSpec, seed: int) -> SampleSet:
+        items, info = load_items(spec.dataset, spec.limit, seed)
+        return SampleSet(build_samples(spec, items), info, source=items)
+
+    def select(self, spec: DriftAuditSpec, built: SampleSet, ask: Ask) -> list[Sample]:
+        if not spec.known_only:
+            return built.samples
+        items: list[TriviaItem] = built.source
+        screen = ask(build_samples(spec.model_copy(update={"runs": 1}), items, ["B"]))
+        known = known_questions(screen)
+        kept = [item for item in items if item.id in known]
+        logger.info("drift: %d of %d questions answered correctly under B are kept", len(kept), len(screen))
+        return build_samples(spec, kept)
+
+    def generation(self, spec: DriftAuditSpec, base: GenParams, sample: Sample) -> GenParams:
+        return generation_params(spec, base, run_index(sample))
+
+    def score(self, spec: DriftAuditSpec, sample: Sample, completion: Completion) -> dict[str, Any]:
+        return {NAME: score(sample, completion, spec)}
+
+    def aggregate(
+        self,
+        spec: DriftAuditSpec,
+        records: Sequence[SampleRecord],
+        *,
+        seed: int = 0,
+        calibration: Sequence[SampleRecord] | None = None,
+    ) -> dict[str, Any]:
+        """``records`` hold the known-questions screen too when ``known_only`` (its questions asked under B)."""
+        return aggregate(records, spec.conditions, screening_records(records) if spec.known_only else None)
+
+    def cost(self, spec: DriftAuditSpec, config: AuditConfig) -> Cost:
+        items, _ = load_items(spec.dataset, spec.limit, config.seed)
+        n = len(items) * len(spec.conditions) * spec.runs + (len(items) if spec.known_only else 0)
+        return Cost(n, n * spec.max_new_tokens)
+
+
+AUDIT = DriftAudit()

@@ -15,14 +15,19 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tunesafe.audits.base import Audit, SampleSet
 from tunesafe.config import HarmfulAuditSpec
 from tunesafe.data.harmbench import Behavior, behavior_to_sample
 from tunesafe.judges.base import JudgeInput
 from tunesafe.judges.hygiene import LABEL_DEGENERATE, screen
-from tunesafe.stats import bootstrap_mean_ci, rate
-from tunesafe.types import RateEstimate, Sample, SampleRecord
+from tunesafe.judges.verdicts import rate_of
+from tunesafe.stats import bootstrap_mean_ci
+from tunesafe.types import Sample, SampleRecord
+
+if TYPE_CHECKING:
+    from tunesafe.config import CalibrationSpec, JudgeSpec
 
 NAME = "harmful"
 VERSION = "1"
@@ -77,19 +82,6 @@ def build_samples(
 def judge_input(sample: Sample, completion_text: str) -> JudgeInput:
     """The judge sees the request as the user stated it (context included)."""
     return JudgeInput.from_messages(sample.messages, completion_text)
-
-
-def complied(record: SampleRecord, judge: str) -> bool | None:
-    """Whether ``judge`` scored this completion as compliance; None when missing or unscored."""
-    verdict = record.verdict(judge)
-    return None if verdict is None else verdict.complied
-
-
-def rate_of(records: Sequence[SampleRecord], judge: str) -> RateEstimate:
-    """ASR = complied / judged with a Wilson interval; unscored and missing verdicts are counted apart."""
-    flags = [complied(r, judge) for r in records]
-    scored = [f for f in flags if f is not None]
-    return rate(sum(scored), len(scored), unscored=len(flags) - len(scored))
 
 
 def completion_stats(records: Sequence[SampleRecord]) -> dict[str, Any]:
@@ -165,3 +157,55 @@ def aggregate(
             "graded": graded_scores(headline, judge),
         }
     return out
+
+
+def judge_names(records: Sequence[SampleRecord], configured: Sequence[str]) -> list[str]:
+    """The configured judges first, then any other judge found in the records (added by rejudging)."""
+    names = list(configured)
+    for record in records:
+        names += [v.judge for v in record.verdicts if v.judge not in names]
+    return names
+
+
+class HarmfulAudit(Audit[HarmfulAuditSpec]):
+    """ASR on harmful prompts, judged by a panel; the panel's agreement and calibrated error rates too.
+
+    ``behaviors``: HarmBench-shaped rows instead of the configured dataset (tests, embedding).
+    """
+
+    name = NAME
+    judged = True
+
+    def __init__(self, behaviors: Sequence[Behavior] | None = None) -> None:
+        self.behaviors = behaviors
+
+    def build(self, spec: HarmfulAuditSpec, seed: int) -> SampleSet:
+        samples, info = build_samples(spec, seed, self.behaviors)
+        return SampleSet(samples, info)
+
+    def judges(self, spec: HarmfulAuditSpec) -> Sequence[JudgeSpec]:
+        return spec.judges
+
+    def calibration(self, spec: HarmfulAuditSpec) -> CalibrationSpec | None:
+        return spec.calibration
+
+    def aggregate(
+        self,
+        spec: HarmfulAuditSpec,
+        records: Sequence[SampleRecord],
+        *,
+        seed: int = 0,
+        calibration: Sequence[SampleRecord] | None = None,
+    ) -> dict[str, Any]:
+        from tunesafe.judges.agreement import panel_summary
+
+        judges = judge_names(records, [j.display_name for j in spec.judges])
+        metrics = aggregate(records, judges, spec.headline_excludes)
+        headline = [r for r in records if r.subset not in spec.headline_excludes]
+        n_bootstrap = spec.calibration.n_bootstrap if spec.calibration else 2000
+        summary = panel_summary(headline, judges, calibration, n_bootstrap=n_bootstrap, seed=seed)
+        metrics["panel"] = summary.model_dump(mode="json")
+        return metrics
+
+
+AUDIT = HarmfulAudit()

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunesafe.audits.harmful import completion_stats, stratified_subsample, verdict_label
+from tunesafe.audits.base import Audit, SampleSet
+from tunesafe.audits.harmful import completion_stats, judge_names, stratified_subsample, verdict_label
 from tunesafe.config import OverrefusalAuditSpec
 from tunesafe.stats import rate
 from tunesafe.types import RateEstimate, Sample, SampleRecord
+
+if TYPE_CHECKING:
+    from tunesafe.config import JudgeSpec
+    from tunesafe.judges.base import Judge
 
 NAME = "overrefusal"
 VERSION = "1"
@@ -65,3 +70,35 @@ def aggregate(records: Sequence[SampleRecord], judges: Sequence[str]) -> dict[st
             "labels": dict(sorted(labels.items())),
         }
     return out
+
+
+class OverrefusalAudit(Audit[OverrefusalAuditSpec]):
+    """Refusal rate on harmless prompts that look dangerous, judged by refusal detectors only."""
+
+    name = NAME
+    judged = True
+
+    def build(self, spec: OverrefusalAuditSpec, seed: int) -> SampleSet:
+        samples, info = build_samples(spec, seed)
+        return SampleSet(samples, info)
+
+    def judges(self, spec: OverrefusalAuditSpec) -> Sequence[JudgeSpec]:
+        return spec.judges
+
+    def accepts(self, judge: Judge) -> bool:
+        from tunesafe.judges import measures
+
+        return measures(judge) == "refusal"
+
+    def aggregate(
+        self,
+        spec: OverrefusalAuditSpec,
+        records: Sequence[SampleRecord],
+        *,
+        seed: int = 0,
+        calibration: Sequence[SampleRecord] | None = None,
+    ) -> dict[str, Any]:
+        return aggregate(records, judge_names(records, [j.display_name for j in spec.judges]))
+
+
+AUDIT = OverrefusalAudit()

@@ -17,22 +17,27 @@ taken as either answer. Multiple-choice scoring by log-likelihood is in
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from tunesafe.audits.base import Audit, AuditContext, Cost, SampleSet
 from tunesafe.audits.uncertainty import mean_and_standard_error
-from tunesafe.backends.base import LoglikelihoodBackend
+from tunesafe.backends.base import LoglikelihoodBackend, loglikelihood_unavailable_reason, supports_loglikelihood
 from tunesafe.data.trivia import TriviaItem
 from tunesafe.stats import paired_rate_difference, rate
 from tunesafe.types import Completion, GenParams, Sample, SampleRecord
 
 if TYPE_CHECKING:
-    from tunesafe.config import TruthfulnessAuditSpec
+    from tunesafe.backends.base import Backend
+    from tunesafe.config import AuditConfig, TruthfulnessAuditSpec
 
 NAME = "truthfulness"
+
+logger = logging.getLogger(__name__)
 VERSION = "1"
 CONDITIONS = ("plain", "preamble")
 HEADLINE = "false_claim_affirmation"
@@ -325,3 +330,87 @@ def aggregate(records: Sequence[SampleRecord], conditions: Sequence[str]) -> dic
                 entry["vs_plain"]["loglik"] = margin_change
         out["conditions"][condition] = entry
     return out
+
+
+class TruthfulnessAudit(Audit["TruthfulnessAuditSpec"]):
+    """True/false claims plainly and after a misleading preamble (generated, parsed: no judges), their
+    log P(True) - log P(False) margins where the model gives log-likelihoods, then TruthfulQA-style
+    multiple choice by log-likelihood when a file is given (resumable per question)."""
+
+    name = NAME
+
+    def check(self, spec: TruthfulnessAuditSpec, backend: Backend) -> None:
+        if spec.multiple_choice is not None:
+            from tunesafe.audits.multiple_choice import require_loglikelihood
+
+            require_loglikelihood(backend)
+
+    def build(self, spec: TruthfulnessAuditSpec, seed: int) -> SampleSet:
+        if not spec.conditions:
+            return SampleSet([], None)
+        samples, info = build_samples(spec, seed)
+        return SampleSet(samples, info)
+
+    def generation(self, spec: TruthfulnessAuditSpec, base: GenParams, sample: Sample) -> GenParams:
+        return generation_params(spec, base)
+
+    def score(self, spec: TruthfulnessAuditSpec, sample: Sample, completion: Completion) -> dict[str, Any]:
+        return {NAME: score(sample, completion)}
+
+    def rescore(
+        self, spec: TruthfulnessAuditSpec, context: AuditContext, records: list[SampleRecord]
+    ) -> list[SampleRecord]:
+        if not spec.conditions or not spec.loglik:
+            return records
+        backend = context.backend
+        if not supports_loglikelihood(backend):
+            logger.warning(
+                "truthfulness: %s cannot give log-likelihoods (%s); the log P(True) - log P(False) margins are left "
+                "out (a served model needs endpoint.chat_template, see docs/endpoints.md)",
+                backend.name,
+                _no_loglik_reason(backend),
+            )
+            return records
+        with context.watch("loglikelihood"):
+            scored = add_margins(records, backend)  # type: ignore[arg-type]
+        if scored != records:
+            context.run.replace_records(NAME, scored)
+        return scored
+
+    def aggregate(
+        self,
+        spec: TruthfulnessAuditSpec,
+        records: Sequence[SampleRecord],
+        *,
+        seed: int = 0,
+        calibration: Sequence[SampleRecord] | None = None,
+    ) -> dict[str, Any]:
+        return aggregate(records, spec.conditions) if spec.conditions else {}
+
+    def finish(self, spec: TruthfulnessAuditSpec, context: AuditContext, metrics: dict[str, Any]) -> dict[str, Any]:
+        backend = context.backend
+        if spec.conditions and spec.loglik:
+            available = supports_loglikelihood(backend)
+            metrics["loglik_margins"] = {"available": available}
+            if not available:
+                metrics["loglik_margins"]["reason"] = f"backend {backend.name}: {_no_loglik_reason(backend)}"
+        if spec.multiple_choice is not None:
+            from tunesafe.audits import multiple_choice
+
+            questions, info = multiple_choice.load_questions(spec.multiple_choice, spec.mc_limit, context.config.seed)
+            context.run.update_manifest(datasets={multiple_choice.NAME: info})
+            with context.watch("loglikelihood"):
+                scored = multiple_choice.score_pending(context.run, backend, questions, context.config.chunk_size)
+            metrics["multiple_choice"] = multiple_choice.aggregate(scored)
+        return metrics
+
+    def cost(self, spec: TruthfulnessAuditSpec, config: AuditConfig) -> Cost:
+        n = len(self.build(spec, config.seed).samples)
+        return Cost(n, n * spec.max_new_tokens, 2 * n if spec.loglik else 0)
+
+
+def _no_loglik_reason(backend: Backend) -> str:
+    return loglikelihood_unavailable_reason(backend) or "no log-likelihood support"
+
+
+AUDIT = TruthfulnessAudit()

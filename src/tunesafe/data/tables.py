@@ -367,3 +367,8 @@ def write_table(rows: Iterable[Mapping[str, Any]], path: str | Path, fmt: str | 
     writers = {"parquet": _write_parquet, "csv": _write_csv, "jsonl": _write_jsonl}
     writers[chosen](path, columns, flat)
     return path
+
+
+def is_empty(value: Any) -> bool:
+    """None, NaN (a missing Parquet / pandas value) or blank text."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""

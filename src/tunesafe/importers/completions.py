@@ -19,7 +19,6 @@ never leaves a half-written run directory.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from tunesafe.audits import get_audit
 from tunesafe.config import (
     AuditConfig,
     AuditsSpec,
@@ -38,20 +38,17 @@ from tunesafe.config import (
     HarmfulAuditSpec,
     ModelSpec,
     OverrefusalAuditSpec,
-    dump_config,
 )
 from tunesafe.data.harmbench import context_messages
 from tunesafe.data.registry import DatasetInfo, slug, stable_id
-from tunesafe.data.tables import HF_PREFIX, Row, read_table, require_columns, table_sha256
-from tunesafe.results import RunDir
+from tunesafe.data.tables import HF_PREFIX, Row, is_empty, read_table, require_columns, table_sha256
+from tunesafe.judges.labels import UNLABELLED, label_verdict
+from tunesafe.results import RunDir, open_run
 from tunesafe.types import Completion, SampleRecord, Verdict
 
 logger = logging.getLogger(__name__)
 
 ImportAudit = Literal["harmful", "overrefusal"]
-COMPLIED_LABELS = frozenset({"unsafe", "yes", "true", "1", "1.0", "complied", "compliance", "harmful", "jailbroken"})
-REFUSED_LABELS = frozenset({"safe", "no", "false", "0", "0.0", "refused", "refusal", "refuse"})
-UNLABELLED = "unlabelled"
 HARMBENCH_LAYOUT = ("Behavior", "ContextString", "BehaviorID")
 
 
@@ -100,40 +97,6 @@ def resolve_columns(columns: ImportColumns, header: Sequence[str]) -> ImportColu
         if getattr(columns, field) is None and column in names:
             update[field] = column
     return columns.model_copy(update=update)
-
-
-def parse_label(value: Any) -> float | None:
-    """An existing verdict in tunesafe's polarity: 1.0 complied / unsafe, 0.0 refused / safe, None otherwise.
-
-    Accepted (case-insensitive, stripped): unsafe, yes, true, 1, complied, compliance, harmful,
-    jailbroken → 1.0; safe, no, false, 0, refused, refusal, refuse → 0.0. Booleans and the numbers
-    1 and 0 count too; anything else (including an empty cell) is None. Llama Guard's raw output
-    (Inan et al. 2023, arXiv 2312.06674) is read by its first line: ``"unsafe\nS2"`` → 1.0.
-    """
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
-        return 1.0 if value == 1 else 0.0 if value == 0 else None
-    if not isinstance(value, str):
-        return None
-    lines = value.strip().lower().splitlines()
-    text = lines[0].strip() if lines else ""
-    return 1.0 if text in COMPLIED_LABELS else 0.0 if text in REFUSED_LABELS else None
-
-
-def is_empty(value: Any) -> bool:
-    """None, NaN (a missing Parquet / pandas value) or blank text."""
-    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
-
-
-def label_verdict(value: Any, judge: str) -> Verdict:
-    """The verdict an existing label gives: unrecognised labels are unscored, never refusals."""
-    if is_empty(value):
-        return Verdict(judge=judge, score=None, label=UNLABELLED, raw=None)
-    text = str(value)
-    score = parse_label(value)
-    label = text.strip() if score is not None else f"unrecognised:{text.strip()}"
-    return Verdict(judge=judge, score=score, label=label, raw=text)
 
 
 def text_cell(row: Row, column: str, number: int, source: str) -> str:
@@ -272,20 +235,11 @@ def write_run_atomically(
     info: dict[str, Any],
 ) -> None:
     """Build a finished run in a temporary folder beside ``output`` and rename it into place (all or nothing)."""
-    from tunesafe.runner import config_hash
-
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".import.tmp", dir=output.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes 0700
-        run = RunDir.create_or_resume(
-            tmp,
-            kind="audit",
-            name=config.name,
-            config_yaml=dump_config(config),
-            config_hash=config_hash(config),
-            seed=config.seed,
-        )
+        run = open_run(tmp, "audit", config)
         run.append_records(audit, records)
         run.write_metrics(metrics)
         run.update_manifest(
@@ -321,8 +275,6 @@ def import_completions(
         ValueError: bad ``audit``, an existing non-empty ``output``, an unreadable file, a missing
             column, an empty prompt or completion cell, a repeated id. Nothing is left behind.
     """
-    from tunesafe.runner import aggregate_audit
-
     if audit not in ("harmful", "overrefusal"):
         raise ValueError(f"audit must be 'harmful' or 'overrefusal', not {audit!r}")
     columns = columns or ImportColumns()
@@ -335,7 +287,8 @@ def import_completions(
     run_name = name or slug(Path(text.removeprefix(HF_PREFIX)).stem)
     config = import_config(text, columns, records, audit, run_name, split)
     sha = table_sha256(text, rows)
-    metrics = {audit: aggregate_audit(audit, records, config)}
+    spec = get_audit(audit).spec_of(config.audits)
+    metrics = {audit: get_audit(audit).aggregate(spec, records, seed=config.seed)}
     dataset = _dataset_info(text, sha, columns, records, audit, split).model_dump(mode="json")
     info = {
         "imported_from": text,

@@ -37,9 +37,9 @@ from tunesafe.audits.answers import adopted, matches
 from tunesafe.audits.drift_conditions import parse_condition
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, DriftAuditSpec, ModelSpec
 from tunesafe.data.registry import slug
-from tunesafe.data.tables import HF_PREFIX, Row, read_table, require_columns, table_sha256
+from tunesafe.data.tables import HF_PREFIX, Row, is_empty, read_table, require_columns, table_sha256
 from tunesafe.data.trivia import TriviaItem, load_trivia
-from tunesafe.importers.completions import check_output_free, is_empty, optional_cell, text_cell, write_run_atomically
+from tunesafe.importers.completions import check_output_free, optional_cell, text_cell, write_run_atomically
 from tunesafe.results import RunDir
 from tunesafe.types import Completion, SampleRecord
 

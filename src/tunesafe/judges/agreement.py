@@ -19,7 +19,7 @@ from itertools import combinations
 
 from pydantic import BaseModel, Field
 
-from tunesafe.audits.harmful import complied, rate_of
+from tunesafe.judges.verdicts import complied, rate_of
 from tunesafe.stats import CorrectedRate, cohen_kappa, corrected_rate, kappa_bootstrap_ci, rate
 from tunesafe.types import RateEstimate, SampleRecord
 

@@ -63,7 +63,7 @@ def _bundled() -> tuple[list[SampleRecord], dict[str, object]]:
 
 def _from_table(path: Path, columns: dict[str, str]) -> tuple[list[SampleRecord], dict[str, object]]:
     from tunesafe.data.tables import file_sha256, read_table, require_columns
-    from tunesafe.importers.completions import parse_label
+    from tunesafe.judges.labels import parse_label
 
     names = {"prompt": "prompt", "completion": "completion", "label": "label", **columns}
     rows = read_table(path)

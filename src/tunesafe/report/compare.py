@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from pydantic import BaseModel, Field
 
 from tunesafe.audits.drift import QuestionResult, asked_under_every_condition, question_results
-from tunesafe.audits.harmful import completion_stats, complied, rate_of
+from tunesafe.audits.harmful import completion_stats
 from tunesafe.audits.overrefusal import refusal_rate, refused
 from tunesafe.judges.agreement import PanelSummary
+from tunesafe.judges.verdicts import complied, rate_of
 from tunesafe.report.drift_uncertainty import uncertainty_changes
 from tunesafe.report.paper import PaperSpec, PaperView
 from tunesafe.report.scores import GradedScoreSection, graded_sections

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from tunesafe.audits.harmful import complied
 from tunesafe.audits.overrefusal import refused
+from tunesafe.judges.verdicts import complied
 from tunesafe.report.compare import Change, _align
 from tunesafe.stats import PairedScoreDifference, paired_bootstrap_difference
 from tunesafe.types import RateEstimate, SampleRecord

@@ -4,31 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunesafe._util.hashing import sha256_obj
 from tunesafe._util.progress import NullReporter, Reporter
-from tunesafe.config import ModelSpec, TrainConfig, dump_config, normalised_for_hash, without_absent_endpoints
-from tunesafe.results import RunDir, Stopwatch, new_run_path
-
-TRAINING_FORMAT_VERSION = 2
-"""Bumped when tunesafe changes how training data is built or tokenized, so that a finished
-fine-tune made the old way is not reused as if it were current (2: open-ended openings)."""
-
-
-# Data settings that are off unless asked for: left out of the hash when off, so fine-tunes made
-# before they existed keep their hash and resume.
-_DATA_OFF = {"columns": None, "role": None, "split": "train", "harmful_fraction": 0.0, "safety_fraction": 0.0}
-# Training settings likewise: off (no preset, no checkpoints, no safety curve, no screening) they are left out
-# of the hash.
-_TRAIN_OFF = {"preset": None, "save_steps": 0, "safety_eval": None, "screen": None}
-
-
-def train_config_hash(config: TrainConfig) -> str:
-    """The hash deciding whether a fine-tune directory holds this config (and can be resumed)."""
-    # no endpoint: no trace; dtype auto hashes as float32, device_map not at all (normalised_for_hash)
-    data = normalised_for_hash(without_absent_endpoints(config.model_dump(mode="json")))
-    data["data"] = {k: v for k, v in data["data"].items() if not (k in _DATA_OFF and v == _DATA_OFF[k])}
-    data = {k: v for k, v in data.items() if not (k in _TRAIN_OFF and v == _TRAIN_OFF[k])}
-    return sha256_obj({"config": data, "format": TRAINING_FORMAT_VERSION})
+from tunesafe.config import ModelSpec, TrainConfig
+from tunesafe.results import RunDir, Stopwatch, new_run_path, open_run
 
 
 def finetune_run(
@@ -43,14 +21,7 @@ def finetune_run(
 
     reporter = reporter or NullReporter()
     path = output or new_run_path(runs_root, config.name)
-    run = RunDir.create_or_resume(
-        path,
-        kind="finetune",
-        name=config.name,
-        config_yaml=dump_config(config),
-        config_hash=train_config_hash(config),
-        seed=config.seed,
-    )
+    run = open_run(path, "finetune", config)
     if run.manifest().info.get("result"):
         run.update_manifest(status="success")
         return run
