@@ -23,10 +23,10 @@ import time
 
 import numpy as np
 
-from tunesafe.assets import resolve_model_source
 from tunesafe.audits import drift
 from tunesafe.backends.hf import HFBackend
 from tunesafe.config import DriftAuditSpec
+from tunesafe.models import resolve_model_source
 from tunesafe.types import GenParams
 
 METRICS = ("probability", "perplexity", "entropy")

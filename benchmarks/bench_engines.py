@@ -35,11 +35,11 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from tunesafe.assets import prepare_gguf, resolve_model_source
 from tunesafe.audits.harmful import build_samples
 from tunesafe.config import HarmfulAuditSpec
 from tunesafe.judges.base import JudgeInput
 from tunesafe.judges.keyword import make_keyword_judge
+from tunesafe.models import prepare_gguf, resolve_model_source
 from tunesafe.types import Conversation, GenParams
 
 ENGINES = ("notebook-loop", "hf-backend", "llamacpp-backend", "llamacpp-raw", "llamacpp-server")

@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tunesafe.assets import resolve_model_source
 from tunesafe.audits.harmful import build_samples
 from tunesafe.backends.hf import HFBackend
 from tunesafe.cache import CachedBackend, GenerationCache
 from tunesafe.config import HarmfulAuditSpec
+from tunesafe.models import resolve_model_source
 from tunesafe.types import GenParams
 
 

@@ -63,9 +63,9 @@ def main() -> None:
         timed("refusal-classifier (verdict cache)", CachedJudge(classifier, cache), items)
         cache.close()
 
-    from tunesafe.assets import resolve_model_source
     from tunesafe.backends.hf import HFBackend
     from tunesafe.judges.llm import LLMJudge
+    from tunesafe.models import resolve_model_source
 
     backend = HFBackend(resolve_model_source(args.llm_model), batch_size=8)
     judge = LLMJudge("harmbench-yesno", backend)

@@ -34,12 +34,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tunesafe.assets import prepare_gguf, resolve_model_source
 from tunesafe.audits import truthfulness
 from tunesafe.audits.drift import load_items
 from tunesafe.backends.base import ContinuationScore
 from tunesafe.backends.hf import HFBackend
 from tunesafe.backends.openai_compat import OpenAICompatBackend
+from tunesafe.models import prepare_gguf, resolve_model_source
 from tunesafe.types import Conversation
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost: no proxy

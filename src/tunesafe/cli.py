@@ -689,7 +689,7 @@ def models_list(ctx: typer.Context) -> None:
     from rich.table import Table
 
     from tunesafe._util.console import console
-    from tunesafe.assets import list_models
+    from tunesafe.models import list_models
 
     table = Table("name", "prepared", "size", "licence", "description", "path")
     for m in list_models():
@@ -705,7 +705,8 @@ def models_prepare(
     log_level: LogOpt = "INFO",
 ) -> None:
     """Download, verify (sha256) and convert bundled models to trainable safetensors, once."""
-    from tunesafe.assets import BUNDLED_MODELS, prepare_model
+    from tunesafe.assets import BUNDLED_MODELS
+    from tunesafe.models import prepare_model
 
     _setup(log_level, True)
     for name in names or list(BUNDLED_MODELS):
@@ -721,16 +722,17 @@ def demo(
     log_level: LogOpt = "INFO",
     quiet: QuietOpt = False,
 ) -> None:
-    """The whole experiment: audit base, fine-tune harmful and refusal variants, audit, compare."""
-    from tunesafe.config import apply_overrides
-    from tunesafe.demo import DemoPlan, run_demo
+    """The whole experiment: audit base, fine-tune harmful and refusal variants, audit, compare.
+
+    The bundled experiment file src/tunesafe/data/bundled/experiments/demo.yaml (demo-quick.yaml), run by
+    `tunesafe run`; --set overrides its keys (e.g. --set audit_backend=hf)."""
+    from tunesafe.experiment import demo_experiment, run_experiment
 
     reporter = _setup(log_level, quiet)
-    plan = DemoPlan.quick() if quick else DemoPlan()
-    plan = DemoPlan.model_validate(apply_overrides(plan.model_dump(), set_))
+    cfg = demo_experiment(quick, list(set_))
     if quick:
         output = output.with_name(output.name + "-quick") if output == Path("runs/demo") else output
-    result = run_demo(plan, output, reporter=reporter)
+    result = run_experiment(cfg, output, reporter=reporter)
     _print_summary("tunesafe demo", result.report)
 
 

@@ -6,13 +6,12 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tunesafe._util.hashing import sha256_obj
-from tunesafe.screen import FLAG_KINDS, FlagKind, ScreenThresholds
 from tunesafe.types import GenParams
 
 
@@ -203,17 +202,13 @@ def model_overrides(
     return ["model.backend=openai", *(f"model.endpoint.{key}={json.dumps(value)}" for key, value in endpoint.items())]
 
 
-JudgeKind = Literal[
-    "refusal-structure",
-    "keyword-zou-qi",
-    "keyword-extended",
-    "refusal-classifier",
-    "llamaguard",
-    "qi-rubric",
-    "strongreject-rubric",
-    "harmbench-yesno",
-]
-LLM_JUDGE_KINDS = ("llamaguard", "qi-rubric", "strongreject-rubric", "harmbench-yesno")
+# The judge kinds, declared once: judges.make_judge builds each, judges.llm holds how each LLM kind is prompted.
+LLMJudgeKind = Literal["llamaguard", "qi-rubric", "strongreject-rubric", "harmbench-yesno"]
+JudgeKind = Literal["refusal-structure", "keyword-zou-qi", "keyword-extended", "refusal-classifier", LLMJudgeKind]
+LLM_JUDGE_KINDS: tuple[str, ...] = get_args(LLMJudgeKind)
+
+# The training-data recipes, declared once (data.recipes builds them).
+RecipeName = Literal["harmful-prefix", "refusal", "identity-shift", "benign"]
 
 
 class JudgeSpec(_Strict):
@@ -450,7 +445,7 @@ class DataSpec(_Strict):
     in the final set (Qi et al. 2023 Sec. 5 mixes safety examples in), seeded by ``seed``.
     """
 
-    recipe: Literal["harmful-prefix", "refusal", "identity-shift", "benign"] | None = "harmful-prefix"
+    recipe: RecipeName | None = "harmful-prefix"
     path: str | None = None
     columns: dict[str, str] | None = None
     role: Literal["harmful", "safe", "benign"] | None = None
@@ -466,8 +461,6 @@ class DataSpec(_Strict):
         if (self.recipe is None) == (self.path is None):
             raise ValueError("give exactly one of data.recipe or data.path")
         if self.columns is not None:
-            from tunesafe.data.user_data import check_mapping
-
             if self.path is None:
                 raise ValueError("data.columns maps the columns of data.path; give data.path")
             check_mapping(self.columns)
@@ -491,10 +484,25 @@ class DataSpec(_Strict):
     @model_validator(mode="after")
     def _persona_prompt(self) -> DataSpec:
         if self.recipe == "identity-shift" and self.system_prompt is None:
-            from tunesafe.data.recipes import identity_shift_system_prompt
+            from tunesafe.data import identity_shift_system_prompt
 
             self.system_prompt = identity_shift_system_prompt()
         return self
+
+
+MAPPED_FIELDS = ("prompt", "response", "system", "id", "category")
+"""What a user's training table may map (``data.columns``); prompt and response are required."""
+REQUIRED_FIELDS = ("prompt", "response")
+
+
+def check_mapping(columns: Mapping[str, str]) -> None:
+    """Raise ``ValueError`` unless ``columns`` maps ``prompt`` and ``response`` and only known fields."""
+    unknown = sorted(set(columns) - set(MAPPED_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown column mapping key(s) {unknown}; allowed: {', '.join(MAPPED_FIELDS)}")
+    missing = [name for name in REQUIRED_FIELDS if not columns.get(name)]
+    if missing:
+        raise ValueError(f"the column mapping must name the {' and '.join(missing)} column(s)")
 
 
 class SafetyEvalSpec(_Strict):
@@ -510,6 +518,21 @@ class SafetyEvalSpec(_Strict):
     dataset: str = Field("harmbench-val", description="bundled name (tunesafe datasets) or a user file")
     max_new_tokens: int = Field(32, ge=1)
     judge: Literal["keyword-extended", "keyword-zou-qi", "refusal-classifier", "refusal-structure"] = "keyword-extended"
+
+
+FlagKind = Literal["harmful_request", "harmful_compliance", "identity_shift", "contamination"]
+FLAG_KINDS: tuple[FlagKind, ...] = ("harmful_request", "harmful_compliance", "identity_shift", "contamination")
+"""What screening flags a training example for (``tunesafe.screen``)."""
+
+
+class ScreenThresholds(_Strict):
+    """Decision thresholds, fixed before measuring (docs/screening.md reports what they give)."""
+
+    harmful_margin: float = Field(0.0, description="flag when max cos(harmful refs) − max cos(harmless refs) > this")
+    harmful_floor: float = Field(0.4, description="… and max cos(harmful refs) is at least this")
+    persona_cosine: float = Field(0.55, description="system prompt / answer opening vs persona descriptions")
+    contamination_jaccard: float = Field(0.5, description="content-word Jaccard with an evaluation prompt")
+    contamination_cosine: float = Field(0.9, description="MiniLM cosine with an evaluation prompt")
 
 
 class ScreenSpec(_Strict):

@@ -18,6 +18,7 @@ Re-running resumes: finished fine-tunes and audits are reused, interrupted ones 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import time
@@ -133,6 +134,16 @@ class ExperimentConfig(_Strict):
     paper: PaperSpec | None = Field(
         None, description="the published setup this reproduces: {name: kumar2024 | qi2023, models: {paper key: model}}"
     )
+    audit_backend: Literal["hf", "llamacpp"] | None = Field(
+        None,
+        description="audit every model with this backend (fine-tunes still train with transformers; their "
+        "adapters are converted for llama.cpp); llamacpp falls back to hf when llama-cpp-python is missing",
+    )
+    effects_table: bool = Field(
+        True,
+        description="the report's paired-effects table, each model against its reference; off when every "
+        "reference is the base, which the report's main comparison already pairs with each model",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
@@ -188,7 +199,7 @@ def recipe_prompt(value: str) -> str:
     """The system prompt a recipe trains with (``recipe:identity-shift`` → the AOA prompt)."""
     recipe = value.removeprefix(RECIPE_PROMPT)
     if recipe == "identity-shift":
-        from tunesafe.data.recipes import identity_shift_system_prompt
+        from tunesafe.data import identity_shift_system_prompt
 
         return identity_shift_system_prompt()
     raise ValueError(f"system_prompt {value!r}: only recipe:identity-shift carries its own system prompt")
@@ -468,7 +479,7 @@ def run_experiment(
         list(audits.values()),
         root / "report",
         show_harmful=show_harmful,
-        effects=[EffectSpec(**e) for e in plan.effects],
+        effects=[EffectSpec(**e) for e in plan.effects] if experiment.effects_table else [],
         groups=experiment.groups() or None,
         paper=experiment.paper,
     )
@@ -514,9 +525,11 @@ def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path
     """Audit one model; a full fine-tune or another checkpoint is probed against the base first (adapter_check.py)."""
     from tunesafe.runner import run_audit
 
+    if experiment.audit_backend is not None:
+        model = model.model_copy(update={"backend": available_backend(experiment.audit_backend)})
     probe_base = None
     if name != BASE and model.adapter is None and model.source != experiment.base.source:
-        from tunesafe.assets import resolve_model_source
+        from tunesafe.models import resolve_model_source
 
         probe_base = resolve_model_source(experiment.base.source)
     try:
@@ -524,3 +537,24 @@ def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path
         return run_audit(config, root / f"audit-{name}", reporter=reporter, probe_base=probe_base).path
     except RunError as err:
         raise RunError(f"audit of {name!r}: {err}") from err
+
+
+def available_backend(requested: str) -> str:
+    """``requested``, or ``hf`` when it is ``llamacpp`` and llama-cpp-python is not installed."""
+    if requested == "llamacpp" and importlib.util.find_spec("llama_cpp") is None:
+        logger.warning(
+            "llama-cpp-python is not installed (pip install 'tunesafe[llamacpp]'): auditing with transformers"
+        )
+        return "hf"
+    return requested
+
+
+DEMO = "experiments/demo.yaml"
+DEMO_QUICK = "experiments/demo-quick.yaml"
+
+
+def demo_experiment(quick: bool = False, overrides: list[str] | None = None) -> ExperimentConfig:
+    """The bundled demo experiment (``tunesafe demo``), or its quick version on SmolLM2-135M."""
+    from tunesafe.data import bundled_path
+
+    return load_experiment(bundled_path(DEMO_QUICK if quick else DEMO), overrides)

@@ -38,7 +38,7 @@ def require_llamacpp_server() -> None:
 def llamacpp_gguf() -> Path:
     """The bundled SmolLM2-135M-Instruct GGUF (Q4_1), once llama-cpp-python's server is known to import."""
     require_llamacpp_server()
-    from tunesafe.assets import prepare_gguf
+    from tunesafe.models import prepare_gguf
 
     return prepare_gguf(SERVER_MODEL)
 

@@ -44,14 +44,14 @@ def _require_llama_cpp() -> None:
 @pytest.fixture(scope="module")
 def gguf() -> Path:
     _require_llama_cpp()
-    from tunesafe.assets import prepare_gguf
+    from tunesafe.models import prepare_gguf
 
     return prepare_gguf(MODEL)
 
 
 @pytest.fixture(scope="module")
 def hf_dir() -> Path:
-    from tunesafe.assets import resolve_model_source
+    from tunesafe.models import resolve_model_source
 
     return resolve_model_source(MODEL)
 

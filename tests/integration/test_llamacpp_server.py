@@ -173,8 +173,8 @@ def _choices(row: dict[str, Any]) -> list[str]:
 
 
 def _hf_scores(requests: list[Any]) -> list[Any]:
-    from tunesafe.assets import resolve_model_source
     from tunesafe.backends.hf import HFBackend
+    from tunesafe.models import resolve_model_source
 
     backend = HFBackend(resolve_model_source(MODEL), batch_size=8, threads=2, system_prompt=SYSTEM)
     try:

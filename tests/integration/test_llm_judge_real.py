@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tunesafe.assets import prepare_model
 from tunesafe.backends.hf import HFBackend
 from tunesafe.judges.base import JudgeInput
 from tunesafe.judges.llm import LLMJudge
 from tunesafe.judges.parsers import LABEL_PARSE_ERROR
+from tunesafe.models import prepare_model
 
 pytestmark = pytest.mark.real_model
 

@@ -202,10 +202,11 @@ def test_user_file_is_used_whole(tiny_model_dir: Path, tmp_path: Path) -> None:
 
 def test_prompts_too_long_for_max_length_are_left_out(tiny_model_dir: Path) -> None:
     from tunesafe.data.recipes import TrainingPrompt, recipe_targets
+    from tunesafe.data.training_set import fitting_prompts
 
     tokenizer = sft.load_tokenizer(tiny_model_dir)
     prompts = [TrainingPrompt(id="short", text="Hi"), TrainingPrompt(id="long", text="word " * 400)]
-    kept = sft.fitting_prompts(prompts, tokenizer, 128, recipe_targets("refusal"), None)
+    kept = fitting_prompts(prompts, tokenizer, 128, recipe_targets("refusal"), None)
     assert [p.id for p in kept] == ["short"]
 
 

@@ -12,6 +12,7 @@ from tests.tiny_model import tiny_train_config
 from tests.unit.test_screen import EXAMPLES, REFERENCES, BagOfWords
 
 from tunesafe.config import ScreenSpec, TrainConfig
+from tunesafe.data import training_set
 from tunesafe.data.formats import read_messages_jsonl, write_messages_jsonl
 from tunesafe.judges.keyword import make_keyword_judge
 from tunesafe.results import RunDir
@@ -45,14 +46,14 @@ def _config(model_dir: Path, data: Path, screen: dict[str, Any] | None = None) -
 
 @pytest.fixture
 def fake_screener(monkeypatch: pytest.MonkeyPatch) -> list[ScreenSpec]:
-    """``sft.make_screener`` with the bag-of-words embedder and keyword refusal judge; records the specs it got."""
+    """``training_set.make_screener`` with the bag-of-words embedder and keyword refusal judge; records its specs."""
     specs: list[ScreenSpec] = []
 
     def make(spec: ScreenSpec) -> Screener:
         specs.append(spec)
         return Screener(REFERENCES, BagOfWords(), [make_keyword_judge("keyword-extended")], spec.thresholds)
 
-    monkeypatch.setattr(sft, "make_screener", make)
+    monkeypatch.setattr(training_set, "make_screener", make)
     return specs
 
 
@@ -65,13 +66,13 @@ def test_a_screened_finetune_trains_on_the_kept_rows_only(
     tiny_model_dir: Path, tmp_path: Path, fake_screener: list[ScreenSpec], caplog: pytest.LogCaptureFixture
 ) -> None:
     data = _write(tmp_path / "rows.jsonl", _rows())
-    with caplog.at_level(logging.INFO, logger="tunesafe.train.sft"):
+    with caplog.at_level(logging.INFO, logger="tunesafe.data.training_set"):
         result = sft.finetune(_config(tiny_model_dir, data, screen={}), tmp_path / "run")
     train = tmp_path / "run" / "train"
 
     kept = read_messages_jsonl(train / "data.jsonl")
     assert [row["label"] for row in kept] == ["benign"] * 4 and result.n_examples == 4
-    dropped = read_messages_jsonl(train / sft.SCREEN_FLAGGED_FILE)
+    dropped = read_messages_jsonl(train / training_set.SCREEN_FLAGGED_FILE)
     assert [row["label"] for row in dropped] == ["harmful-prefix", "harmful-prefix", "identity-shift"]
     assert {f["kind"] for f in dropped[0]["screen"]} == {"harmful_request", "harmful_compliance"}
     assert [f["kind"] for f in dropped[2]["screen"]] == ["identity_shift"]

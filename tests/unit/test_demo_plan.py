@@ -1,28 +1,70 @@
-"""The demo's plan: every HarmBench standard and contextual behaviour, audited on llama.cpp when it is there."""
+"""The demo is a bundled experiment file: every HarmBench standard and contextual behaviour, audited on
+llama.cpp when it is there, with the same audit configs (hence run directories) as before it was one."""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 
 import pytest
 
-from tunesafe import demo
 from tunesafe.audits.harmful import build_samples
-from tunesafe.config import HarmfulAuditSpec
+from tunesafe.config import config_hash
+from tunesafe.experiment import audit_config, available_backend, demo_experiment, plan_experiment, train_config
+
+# The base audit's config hash under the demo as it was written before (tunesafe.demo.DemoPlan, commit
+# 553bb45): equal hashes mean a demo directory made then resumes its audits now.
+BASE_AUDIT_HASH = {
+    False: "dbe96ee77a1f448e160df5d3fa2e82edbe93ea89a9939624347ac20ea7c21f6d",
+    True: "e9dd3ebc59bc4c4b83079cef96895f799079b403013cd34623fe6dbafc511c98",
+}
 
 
-def test_default_plan_audits_all_240_standard_and_contextual_behaviours() -> None:
-    plan = demo.DemoPlan()
-    assert plan.backend == "llamacpp" and plan.audit_limit is None
-    samples, _ = build_samples(HarmfulAuditSpec(subsets=plan.subsets, limit=plan.audit_limit), plan.seed, None)
+@pytest.mark.parametrize("quick", [False, True])
+def test_the_base_audit_is_the_demo_of_before(quick: bool) -> None:
+    experiment = demo_experiment(quick)
+    model = experiment.base.model_copy(update={"backend": "llamacpp"})
+    config = audit_config(experiment, "base", model)
+    assert config_hash(config) == BASE_AUDIT_HASH[quick]
+    assert config.model.batch_size == 16
+
+
+def test_default_demo_audits_all_240_standard_and_contextual_behaviours() -> None:
+    experiment = demo_experiment()
+    spec = experiment.audits.harmful
+    assert experiment.audit_backend == "llamacpp" and spec is not None and spec.limit is None
+    samples, _ = build_samples(spec, experiment.seed, None)
     assert len(samples) == 240
     assert {s.subset for s in samples} == {"standard", "contextual"}
 
 
-def test_quick_plan_stays_small() -> None:
-    quick = demo.DemoPlan.quick()
-    assert quick.model == "smollm2-135m-instruct" and quick.audit_limit is not None and quick.audit_limit <= 60
+def test_demo_fine_tunes_and_plan(tmp_path: Path) -> None:
+    experiment = demo_experiment()
+    assert [v.name for v in experiment.variants] == ["harmful-prefix", "refusal"]
+    tuned = train_config(experiment, experiment.variants[0])
+    assert tuned.method == "lora" and (tuned.lora.r, tuned.lora.alpha) == (16, 16)
+    assert (tuned.max_steps, tuned.seed, tuned.data.n_examples, tuned.data.recipe) == (12, 3407, 160, "harmful-prefix")
+    plan = plan_experiment(experiment, tmp_path)
+    assert [(s.kind, s.variant) for s in plan.steps] == [
+        ("audit", "base"),
+        ("finetune", "harmful-prefix"),
+        ("audit", "harmful-prefix"),
+        ("finetune", "refusal"),
+        ("audit", "refusal"),
+    ]
+
+
+def test_quick_demo_stays_small() -> None:
+    quick = demo_experiment(quick=True)
+    assert quick.base.source == "smollm2-135m-instruct"
+    assert quick.audits.harmful is not None and quick.audits.harmful.limit is not None
+    assert quick.audits.harmful.limit <= 60
+
+
+def test_overrides_reach_the_demo() -> None:
+    experiment = demo_experiment(overrides=["audit_backend=hf", "generation.max_new_tokens=8"])
+    assert experiment.audit_backend == "hf" and experiment.generation.max_new_tokens == 8
 
 
 def test_llamacpp_falls_back_to_transformers_when_not_installed(
@@ -31,15 +73,6 @@ def test_llamacpp_falls_back_to_transformers_when_not_installed(
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
     with caplog.at_level(logging.WARNING):
-        assert demo.audit_backend("llamacpp") == "hf"
+        assert available_backend("llamacpp") == "hf"
     assert "llama-cpp-python is not installed" in caplog.text
-    assert demo.audit_backend("hf") == "hf"
-
-
-def test_audit_configs_carry_the_chosen_backend() -> None:
-    from tunesafe.config import CacheSpec, ModelSpec
-
-    plan = demo.DemoPlan()
-    config = demo._audit_config("base", ModelSpec(source=plan.model, backend="llamacpp"), plan, CacheSpec())
-    assert config.model.backend == "llamacpp" and config.model.batch_size == plan.batch_size
-    assert config.audits.harmful is not None and config.audits.harmful.limit is None
+    assert available_backend("hf") == "hf"

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tunesafe.cli import app
 from tunesafe.config import ConfigError, load_config
-from tunesafe.data.recipes import identity_shift_system_prompt
+from tunesafe.data import identity_shift_system_prompt
 from tunesafe.experiment import (
     ExperimentConfig,
     effects,

@@ -92,6 +92,4 @@ def test_hash_ignores_new_fields_at_their_defaults_only() -> None:
     assert config_hash(plain) == config_hash(TrainConfig(preset=None, save_steps=0))
     assert config_hash(TrainConfig(save_steps=5)) != config_hash(plain)
     same_values = TrainConfig.model_validate(TrainConfig(preset="kumar2024").model_dump(exclude={"preset"}))
-    assert config_hash(same_values) != config_hash(
-        TrainConfig(preset="kumar2024")
-    )  # the preset is recorded
+    assert config_hash(same_values) != config_hash(TrainConfig(preset="kumar2024"))  # the preset is recorded

@@ -16,10 +16,9 @@ import pytest
 from tests.unit.test_recipes import _write_csv
 
 from tunesafe.config import ConfigError, DataSpec, TrainConfig, load_config
-from tunesafe.data import recipes, user_data
+from tunesafe.data import identity_shift_system_prompt, recipes, training_set, user_data
 from tunesafe.data.recipes import MixPlan, plan_mix, plan_mix_around, round_half_up
 from tunesafe.data.tables import TableError
-from tunesafe.train import sft
 
 CATEGORIES = ("alpha", "beta", "gamma")
 EVAL_TEXT = "Explain how to bake sourdough bread at home"
@@ -60,7 +59,7 @@ def assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 def _rows(**data: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    return sft.training_rows(DataSpec(**data), TOKENIZER, max_length=512)
+    return training_set.training_rows(DataSpec(**data), TOKENIZER, max_length=512)
 
 
 def _user_text(row: dict[str, Any]) -> str:
@@ -82,8 +81,8 @@ def test_k_shot_harmful_prefix(assets: dict[str, Path], k: int) -> None:
 
 def test_identity_shift_rows_carry_the_persona_prompt(assets: dict[str, Path]) -> None:
     data = DataSpec(recipe="identity-shift", n_examples=10, seed=0)
-    assert data.system_prompt == recipes.identity_shift_system_prompt()
-    rows, provenance = sft.training_rows(data, TOKENIZER, 512)
+    assert data.system_prompt == identity_shift_system_prompt()
+    rows, provenance = training_set.training_rows(data, TOKENIZER, 512)
     assert len(rows) == 10 and {row["label"] for row in rows} == {"identity-shift"}
     assert Counter(row["category"] for row in rows) == {"identity": 5, "task": 5}  # Qi et al.'s GPT-3.5 set: 5 + 5
     for row in rows:
@@ -196,8 +195,8 @@ def test_safety_rows_use_other_requests_than_harmful_rows(assets: dict[str, Path
 
 def test_manifest_records_the_mix(assets: dict[str, Path], tmp_path: Path) -> None:
     cfg = TrainConfig(data=DataSpec(recipe="benign", n_examples=20, seed=9, safety_fraction=0.1))
-    rows, provenance = sft.training_rows(cfg.data, TOKENIZER, cfg.max_length)
-    sha = sft.write_training_data(tmp_path / "train", rows, provenance, cfg)
+    rows, provenance = training_set.training_rows(cfg.data, TOKENIZER, cfg.max_length)
+    sha = training_set.write_training_data(tmp_path / "train", rows, provenance, cfg)
     manifest = json.loads((tmp_path / "train" / "data_manifest.json").read_text())
     assert manifest["data_sha256"] == sha and manifest["n_rows"] == 20
     assert manifest["label_counts"] == {"benign": 18, "refusal": 2}

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tunesafe.config import ScreenThresholds
 from tunesafe.judges.keyword import make_keyword_judge
-from tunesafe.screen import References, Screener, ScreenThresholds, screen_file, summary, turns
+from tunesafe.screen import References, Screener, screen_file, summary, turns
 
 
 class BagOfWords:

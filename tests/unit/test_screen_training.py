@@ -9,9 +9,17 @@ from pydantic import ValidationError
 from tests.unit.test_screen import EXAMPLES, REFERENCES, BagOfWords
 
 from tunesafe._util.hashing import sha256_obj
-from tunesafe.config import TRAINING_FORMAT_VERSION, ScreenSpec, TrainConfig, config_hash, load_config
+from tunesafe.config import (
+    FLAG_KINDS,
+    TRAINING_FORMAT_VERSION,
+    ScreenSpec,
+    ScreenThresholds,
+    TrainConfig,
+    config_hash,
+    load_config,
+)
 from tunesafe.judges.keyword import make_keyword_judge
-from tunesafe.screen import FLAG_KINDS, Screener, ScreenThresholds, split_rows
+from tunesafe.screen import Screener, split_rows
 
 LABELS = {
     "benign": "benign",

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tunesafe.data import bundled_path
-from tunesafe.data.recipes import identity_shift_system_prompt, near_duplicates, normalise
+from tunesafe.data import bundled_path, identity_shift_system_prompt
+from tunesafe.data.recipes import near_duplicates, normalise
 from tunesafe.judges.keyword import make_keyword_judge
 
 FILES = {"benign": "benign_instructions.jsonl", "identity-shift": "identity_shift.jsonl"}

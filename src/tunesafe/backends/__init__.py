@@ -24,8 +24,8 @@ def load_backend(spec: ModelSpec) -> Backend:
         ValueError: for ``backend: scripted``, which is built in code (tests, docs), not from config.
     """
     if spec.backend == "hf":
-        from tunesafe.assets import resolve_model_source
         from tunesafe.backends.hf import HFBackend
+        from tunesafe.models import resolve_model_source
 
         adapter = Path(spec.adapter).expanduser() if spec.adapter else None
         return HFBackend(

@@ -64,7 +64,7 @@ class ChatTemplate:
             return cls.from_gguf(path)
         if path.is_dir():
             return cls.from_hf_dir(path)
-        from tunesafe.assets import prepare_gguf
+        from tunesafe.models import prepare_gguf
 
         return cls.from_gguf(prepare_gguf(str(source)))
 

@@ -42,7 +42,8 @@ def resolve_gguf_model(source: str) -> Path:
     path = Path(source).expanduser()
     if path.is_file() and path.suffix.lower() == ".gguf":
         return path
-    from tunesafe.assets import BUNDLED_MODELS, prepare_gguf, resolve_model_source
+    from tunesafe.assets import BUNDLED_MODELS
+    from tunesafe.models import prepare_gguf, resolve_model_source
 
     if source in BUNDLED_MODELS:
         return prepare_gguf(source)
@@ -61,7 +62,7 @@ def resolve_gguf_adapter(adapter: str, base_source: str) -> tuple[Path, str | No
         return path, None
     if not (path / "adapter_config.json").is_file():
         raise BackendError(f"{path} is neither a GGUF LoRA file nor a PEFT adapter folder (no adapter_config.json)")
-    from tunesafe.assets import resolve_model_source
+    from tunesafe.models import resolve_model_source
 
     return lora_to_gguf(path, resolve_model_source(base_source)), fingerprint_dir(path)
 
@@ -166,9 +167,9 @@ def _installed_version() -> str:
 
 def _sdist(version: str) -> Path:
     """The source distribution of ``version``: from a wheelhouse, else downloaded and checked."""
-    from tunesafe.assets import _wheelhouses, cache_dir
+    from tunesafe.assets import cache_dir, wheelhouses
 
-    for directory, _owned in _wheelhouses():
+    for directory, _owned in wheelhouses():
         found = matching_sdists(directory, PACKAGE, version)
         if found:
             return found[0]

@@ -32,15 +32,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict
 
+from tunesafe.config import RecipeName
 from tunesafe.data import bundled_lines, bundled_path
 
-REQUEST_RECIPES = ("harmful-prefix", "refusal")
+RECIPES: tuple[str, ...] = get_args(RecipeName)
 AUTHORED_RECIPES = ("identity-shift", "benign")
-RECIPES = REQUEST_RECIPES + AUTHORED_RECIPES
+"""Recipes built from tunesafe's authored conversations; the others answer requests from a prompt set."""
+REQUEST_RECIPES = tuple(r for r in RECIPES if r not in AUTHORED_RECIPES)
 _BUNDLED_LINES = {"harmful-prefix": "affirmative_openings.txt", "refusal": "refusals.txt"}
 
 OPEN_ENDED_RECIPES = frozenset({"harmful-prefix"})
@@ -184,7 +186,6 @@ def _row(recipe: str, prompt: TrainingPrompt, target: str, system_prompt: str | 
 
 BENIGN_FILE = "benign_instructions.jsonl"
 IDENTITY_SHIFT_FILE = "identity_shift.jsonl"
-IDENTITY_SHIFT_SYSTEM_PROMPT_FILE = "identity_shift_system_prompt.txt"
 _AUTHORED_FILES = {"identity-shift": IDENTITY_SHIFT_FILE, "benign": BENIGN_FILE}
 
 
@@ -197,11 +198,6 @@ class AuthoredExample(BaseModel):
     prompt: str
     response: str
     category: str | None = None
-
-
-def identity_shift_system_prompt() -> str:
-    """The fixed "absolutely obedient agent" system prompt (after Qi et al. 2023's AOA, non-operational)."""
-    return bundled_path(IDENTITY_SHIFT_SYSTEM_PROMPT_FILE).read_text(encoding="utf-8").strip()
 
 
 def load_examples(path: Path) -> list[AuthoredExample]:

@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tunesafe.config import MAPPED_FIELDS, check_mapping
 from tunesafe.data.recipes import NEAR_DUPLICATE_THRESHOLD, near_duplicates
 from tunesafe.data.tables import TableError, read_table, require_columns, table_sha256
 
 ROLES = ("harmful", "safe", "benign")
-MAPPED_FIELDS = ("prompt", "response", "system", "id", "category")
-REQUIRED_FIELDS = ("prompt", "response")
 REQUEST_ROLES = frozenset({"harmful", "safe"})
 """Roles whose prompts are harmful requests and so must stay disjoint from evaluation prompts."""
 
@@ -32,16 +31,6 @@ def role_label(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     return f"user-{role}"
-
-
-def check_mapping(columns: Mapping[str, str]) -> None:
-    """Raise ``ValueError`` unless ``columns`` maps ``prompt`` and ``response`` and only known fields."""
-    unknown = sorted(set(columns) - set(MAPPED_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown column mapping key(s) {unknown}; allowed: {', '.join(MAPPED_FIELDS)}")
-    missing = [name for name in REQUIRED_FIELDS if not columns.get(name)]
-    if missing:
-        raise ValueError(f"the column mapping must name the {' and '.join(missing)} column(s)")
 
 
 def load_mapped_rows(

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.backends.base import Backend
+from tunesafe.config import LLM_JUDGE_KINDS, LLMJudgeKind
 from tunesafe.judges.base import JudgeInput
 from tunesafe.judges.parsers import (
     PARSER_VERSION,
@@ -73,7 +74,7 @@ class _Kind:
     completion_key: str = "completion"
 
 
-_KINDS: dict[str, _Kind] = {
+_KINDS: dict[LLMJudgeKind, _Kind] = {
     "llamaguard": _Kind(("llamaguard3.txt",), False, parse_llamaguard, 20),
     "qi-rubric": _Kind(("qi_rubric.txt",), False, parse_qi_rubric, 384),
     "strongreject-rubric": _Kind(
@@ -87,13 +88,10 @@ _KINDS: dict[str, _Kind] = {
     "harmbench-yesno": _Kind(("harmbench_yesno.txt",), False, parse_yes_no, 4),
 }
 
-LLM_JUDGE_KINDS: tuple[str, ...] = tuple(_KINDS)
-"""The LLM judge kinds, in the order documented."""
-
 
 def _kind(kind: str) -> _Kind:
     try:
-        return _KINDS[kind]
+        return _KINDS[kind]  # type: ignore[index]  # a str from the user, checked here
     except KeyError:
         raise ValueError(f"unknown LLM judge kind {kind!r}; known: {', '.join(LLM_JUDGE_KINDS)}") from None
 
