@@ -12,20 +12,33 @@ a refusal and the model stopped by itself — the report's rule (:func:`tunesafe
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from tunesafe._util.hashing import sha256_obj
+from tunesafe.audits import all_audits
 from tunesafe.judges.base import JudgeInput
 from tunesafe.report.compare import model_description, safe_to_show, unique_labels
 from tunesafe.results import RunDir, RunError
 from tunesafe.types import SampleRecord, Verdict
 
-EXPORT_AUDITS = ("harmful", "overrefusal", "drift", "truthfulness", "truthfulness_mc")
-HARMFUL = "harmful"
-METRICS_KEY = {"drift": "drift", "truthfulness": "truthfulness", "truthfulness_mc": "mc"}  # metadata key per audit
+
+@cache
+def records_files() -> dict[str, str | None]:
+    """Every audit's records files, each with the metadata key of its judge-free scores (Audit.records_files)."""
+    return {file: key for audit in all_audits() for file, key in audit.records_files().items()}
+
+
+@cache
+def hidden_audits() -> frozenset[str]:
+    """Records files whose completions may be harmful (the audits that hide completions judged compliant)."""
+    return frozenset(file for audit in all_audits() if audit.hides_completions for file in audit.records_files())
+
+
+EXPORT_AUDITS = tuple(records_files())
 QUESTION_KEYS = ("question_id", "run")
 CORE_COLUMNS = (
     "model",
@@ -66,12 +79,12 @@ def prompt_sha256(record: SampleRecord) -> str:
 
 def completion_hidden(record: SampleRecord, show_harmful: bool) -> bool:
     """A harmful audit's completion is hidden unless it is safe to show (the report's rule) or ``show_harmful``."""
-    return record.audit == HARMFUL and not show_harmful and not safe_to_show(record)
+    return record.audit in hidden_audits() and not show_harmful and not safe_to_show(record)
 
 
 def metric_columns(record: SampleRecord) -> dict[str, Any]:
     """Judge-free metrics of a drift / truthfulness / multiple-choice record: the scalar values it stores."""
-    key = METRICS_KEY.get(record.audit)
+    key = records_files().get(record.audit)
     values = record.metadata.get(key) if key else None
     if not isinstance(values, dict):
         return {}

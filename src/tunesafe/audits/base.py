@@ -74,6 +74,13 @@ class Audit(ABC, Generic[SpecT]):
     name: ClassVar[str]
     judged: ClassVar[bool] = False
     """Whether judges score this audit (``rejudge`` passes judge-free audits by)."""
+    hides_completions: ClassVar[bool] = False
+    """Whether completions may be harmful: reports and exports hide those a judge scored as compliance."""
+
+    def records_files(self) -> dict[str, str | None]:
+        """The records files this audit writes (``samples/<file>.jsonl``), each with the metadata key that
+        holds a judge-free record's scores (None for judged records: their verdicts are the scores)."""
+        return {self.name: None if self.judged else self.name}
 
     def spec_of(self, audits: AuditsSpec) -> SpecT | None:
         """This audit's config entry; None when it is off."""

@@ -175,6 +175,7 @@ class HarmfulAudit(Audit[HarmfulAuditSpec]):
 
     name = NAME
     judged = True
+    hides_completions = True
 
     def __init__(self, behaviors: Sequence[Behavior] | None = None) -> None:
         self.behaviors = behaviors

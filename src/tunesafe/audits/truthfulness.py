@@ -339,6 +339,12 @@ class TruthfulnessAudit(Audit["TruthfulnessAuditSpec"]):
 
     name = NAME
 
+    def records_files(self) -> dict[str, str | None]:
+        from tunesafe.audits.multiple_choice import CONDITION
+        from tunesafe.audits.multiple_choice import NAME as MC
+
+        return {NAME: NAME, MC: CONDITION}
+
     def check(self, spec: TruthfulnessAuditSpec, backend: Backend) -> None:
         if spec.multiple_choice is not None:
             from tunesafe.audits.multiple_choice import require_loglikelihood
