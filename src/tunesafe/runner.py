@@ -66,7 +66,8 @@ def run_audit(
         behaviors: HarmBench rows to use instead of the harmful audit's dataset (tests).
         probe_base: the base model directory of a full fine-tune, probed against it before the audit
             (an adapter is probed against itself switched off without it).
-        audits: audit objects to use instead of the registered ones of the same name (tests, embedding).
+        audits: audit objects to use instead of the registered ones of the same name, or besides them
+            (an audit of one's own, configured by a field of an extended ``AuditsSpec``; docs/architecture.md).
     """
     reporter = reporter or NullReporter()
     if config.model.backend == "imported":
@@ -104,13 +105,15 @@ def run_audit(
 
 
 def _with_replacements(audits: Sequence[Audit[Any]] | None, behaviors: Sequence[Behavior] | None) -> list[Audit[Any]]:
-    """The registered audits, with those of ``audits`` (and a harmful audit over ``behaviors``) in place of theirs."""
-    replacements = {audit.name: audit for audit in audits or ()}
+    """The registered audits, those of ``audits`` (and a harmful audit over ``behaviors``) in place of theirs;
+    audits of other names after them (their config entries are fields of an extended ``AuditsSpec``)."""
+    given = {audit.name: audit for audit in audits or ()}
     if behaviors is not None:
         from tunesafe.audits.harmful import HarmfulAudit
 
-        replacements.setdefault(HarmfulAudit.name, HarmfulAudit(behaviors))
-    return [replacements.get(audit.name, audit) for audit in all_audits()]
+        given.setdefault(HarmfulAudit.name, HarmfulAudit(behaviors))
+    registered = [given.pop(audit.name, audit) for audit in all_audits()]
+    return registered + list(given.values())
 
 
 def _switched_on(config: AuditConfig, audits: Sequence[Audit[Any]]) -> list[tuple[Audit[Any], Any]]:
