@@ -491,7 +491,7 @@ class _StepLog:
 
     def __init__(self, name: str, plan: ExperimentPlan) -> None:
         self.name = name
-        self.states = {(s.kind, s.variant): s.state for s in plan.steps}
+        self.states: dict[tuple[str, str], str] = {(s.kind, s.variant): s.state for s in plan.steps}
         self.total = len(plan.steps)
         self.count = 0
         self.start = time.perf_counter()

@@ -134,7 +134,8 @@ def record_rows(
     metrics = metric_columns(record)
     hidden = completion_hidden(record, show_harmful)
     rows = []
-    for verdict in record.verdicts or [None]:
+    verdicts: list[Verdict | None] = list(record.verdicts) or [None]
+    for verdict in verdicts:
         row = {c: None for c in CORE_COLUMNS} | shared | verdict_columns(verdict) | metrics
         if include_completions:
             row |= text_columns(record, verdict, hidden)

@@ -214,7 +214,8 @@ class RunDir:
     def metrics(self) -> dict[str, Any]:
         if not self.metrics_path.exists():
             raise RunError(f"{self.path} has no metrics.json (did the run finish?)")
-        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+        metrics: dict[str, Any] = json.loads(self.metrics_path.read_text(encoding="utf-8"))
+        return metrics
 
 
 class Stopwatch:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 Advance = Callable[[int], None]
 
 
 class Reporter(Protocol):
-    def task(self, description: str, total: int) -> Iterator[Advance]:
+    def task(self, description: str, total: int) -> AbstractContextManager[Advance]:
         """Context manager yielding ``advance(n)`` for a unit of work of ``total`` steps."""
         ...
 

@@ -17,7 +17,8 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from tunesafe.audits.answers import adopted, matches, normalize_answer
 from tunesafe.audits.base import Ask, Audit, Cost, SampleSet
@@ -67,7 +68,7 @@ def load_items(dataset: str | None, limit: int | None, seed: int) -> tuple[list[
         "name": "trivia" if dataset is None else str(dataset),
         "source": "tunesafe bundled trivia.jsonl" if dataset is None else str(dataset),
         "license": "Apache-2.0 (authored for tunesafe)" if dataset is None else "user file",
-        "sha256": sha256_file(path),
+        "sha256": sha256_file(Path(path)),
         "n_rows": len(items),
     }
     return items, info
@@ -112,7 +113,7 @@ def score(sample: Sample, completion: Completion, spec: DriftAuditSpec) -> dict[
     """Correctness, adoption of the injected wrong answer, and uncertainty of one answer."""
     meta = sample.metadata
     aliases = meta.get("aliases") or []
-    mode = "compat" if spec.compat else "tunesafe"
+    mode: Literal["compat", "tunesafe"] = "compat" if spec.compat else "tunesafe"
     # compat drops the last step always (the paper assumes it is EOS); tunesafe only when it is EOS
     drop_last = spec.compat or completion.finish_reason == "stop"
     stats = step_uncertainty(completion.steps or [], mode=mode, drop_last=drop_last)

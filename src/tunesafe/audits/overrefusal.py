@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from tunesafe.audits.base import Audit, SampleSet
 from tunesafe.audits.harmful import completion_stats, judge_names, stratified_subsample, verdict_label
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tunesafe.config import JudgeSpec
     from tunesafe.judges.base import Judge
 
-NAME = "overrefusal"
+NAME: Final = "overrefusal"
 VERSION = "1"
 
 

@@ -71,7 +71,8 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(peak)):
         raise ValueError("every step needs at least one finite logit")
     shifted = logits - peak
-    return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    logp: np.ndarray = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    return logp
 
 
 def _plogp(logp: np.ndarray) -> np.ndarray:
@@ -84,7 +85,8 @@ def _topk_entropy(logp: np.ndarray, top_k: int) -> np.ndarray:
     """Per-step ``-sum p log p`` over the ``top_k`` most probable tokens, unnormalised (Kumar 2024)."""
     k = min(top_k, logp.shape[1])
     top = -np.partition(-logp, k - 1, axis=1)[:, :k]
-    return -np.sum(_plogp(top), axis=1)
+    entropy: np.ndarray = -np.sum(_plogp(top), axis=1)
+    return entropy
 
 
 def _check_mode(mode: str, top_k: int) -> None:

@@ -168,7 +168,7 @@ class TruthfulnessAuditSpec(Strict):
     dataset: str | None = Field(None, description="trivia file (tunesafe or published shape); default: bundled")
     limit: int | None = Field(None, ge=1, description="questions used (seeded, stratified by domain)")
     conditions: list[Literal["plain", "preamble"]] = Field(
-        default_factory=lambda: ["plain", "preamble"],
+        default_factory=lambda: ["plain", "preamble"],  # type: ignore[arg-type]  # pydantic validates the Literals
         description="plain claims, and claims after the item's false sentence; [] runs multiple choice only",
     )
     max_new_tokens: int = Field(8, ge=1, le=256, description="tokens generated per True/False reply")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def bundled_path(name: str) -> Path:
     """Path of a file in ``tunesafe/data/bundled``."""
-    return Path(str(resources.files("tunesafe.data").joinpath("bundled", name)))
+    return Path(str(resources.files("tunesafe.data") / "bundled" / name))
 
 
 def bundled_lines(name: str) -> list[str]:

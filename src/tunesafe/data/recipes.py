@@ -167,7 +167,7 @@ def stratified_order(prompts: Sequence[_K], seed: int | str) -> list[_K]:
     for group in groups:
         rng.shuffle(group)
     rng.shuffle(groups)
-    order = []
+    order: list[_K] = []
     for position in range(max(len(group) for group in groups)):
         order.extend(group[position] for group in groups if position < len(group))
     return order
@@ -176,7 +176,7 @@ def stratified_order(prompts: Sequence[_K], seed: int | str) -> list[_K]:
 def _row(recipe: str, prompt: TrainingPrompt, target: str, system_prompt: str | None) -> dict[str, Any]:
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     messages += [{"role": "user", "content": prompt.text}, {"role": "assistant", "content": target}]
-    row = {"messages": messages, "label": recipe, "prompt_id": prompt.id, "category": prompt.category}
+    row: dict[str, Any] = {"messages": messages, "label": recipe, "prompt_id": prompt.id, "category": prompt.category}
     if recipe in OPEN_ENDED_RECIPES:
         row["open_ended"] = True
     return row

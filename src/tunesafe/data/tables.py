@@ -229,7 +229,8 @@ def _read_parquet(path: Path) -> list[Row]:
     except ImportError as err:
         raise TableError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow") from err
     try:
-        return pq.read_table(path).to_pylist()
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        return rows
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, … for a bad file
         raise TableError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from err
 

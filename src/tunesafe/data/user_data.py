@@ -104,7 +104,8 @@ def drop_eval_overlap_rows(
 
 
 def _user_text(row: Mapping[str, Any]) -> str:
-    return next(m["content"] for m in row["messages"] if m["role"] == "user")
+    text: str = next(m["content"] for m in row["messages"] if m["role"] == "user")
+    return text
 
 
 def _text(record: Mapping[str, Any], column: str) -> str:

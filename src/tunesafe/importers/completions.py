@@ -288,7 +288,7 @@ def import_completions(
     config = import_config(text, columns, records, audit, run_name, split)
     sha = table_sha256(text, rows)
     spec = get_audit(audit).spec_of(config.audits)
-    metrics = {audit: get_audit(audit).aggregate(spec, records, seed=config.seed)}
+    metrics: dict[str, Any] = {audit: get_audit(audit).aggregate(spec, records, seed=config.seed)}
     dataset = _dataset_info(text, sha, columns, records, audit, split).model_dump(mode="json")
     info = {
         "imported_from": text,

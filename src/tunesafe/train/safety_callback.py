@@ -104,7 +104,7 @@ def generate_greedy(
                     use_cache=True,
                 )
                 outputs.extend(
-                    tokenizer.decode(cut_at_eos(row, eos).text_ids, skip_special_tokens=True).strip()
+                    str(tokenizer.decode(cut_at_eos(row, eos).text_ids, skip_special_tokens=True)).strip()
                     for row in generated[:, ids.shape[1] :].tolist()
                 )
     finally:
@@ -151,7 +151,8 @@ def keep_points_up_to(path: Path, step: int) -> int | None:
         path.unlink()
         return None
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept))
-    return max(row["step"] for row in kept)
+    last: int = max(row["step"] for row in kept)
+    return last
 
 
 def make_safety_callback(
