@@ -1,0 +1,152 @@
+"""Running an experiment: train each fine-tune once, audit each model once, write the report."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from tunesafe._util.progress import NullReporter, Reporter
+from tunesafe.config import (
+    ModelSpec,
+    dump_config,
+)
+from tunesafe.experiment.plan import ExperimentPlan, plan_experiment
+from tunesafe.experiment.spec import BASE, ExperimentConfig, audit_config, model_spec_of, train_config
+from tunesafe.results import RunError
+
+logger = logging.getLogger(__name__)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+class ExperimentResult(BaseModel):
+    root: Path
+    audits: dict[str, Path]
+    finetunes: dict[str, Path]
+    report: Any  # ReportFiles
+
+
+def run_experiment(
+    experiment: ExperimentConfig,
+    root: Path,
+    *,
+    reporter: Reporter | None = None,
+    show_harmful: bool = False,
+) -> ExperimentResult:
+    """Train every fine-tune variant once, audit every model once, and write the report under ``root``.
+
+    A step whose directory holds a different config (the experiment file changed) stops the run with
+    the directory named, before anything is overwritten.
+    """
+    from tunesafe._util.io import atomic_write_text
+    from tunesafe.train.run import finetune_run, tuned_model_spec
+
+    reporter = reporter or NullReporter()
+    root = Path(root)
+    plan = plan_experiment(experiment, root)
+    conflicts = [s for s in plan.steps if s.state == "conflict"]
+    if conflicts:
+        names = ", ".join(f"{s.variant} ({s.path})" for s in conflicts)
+        raise RunError(
+            f"the {conflicts[0].kind} of {names} was made with other settings; "
+            "remove that directory to redo it, or rename the variant"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(root / "experiment.yaml", dump_config(experiment))
+    audits: dict[str, Path] = {}
+    finetunes: dict[str, Path] = {}
+    progress = _StepLog(experiment.name, plan)
+    progress.next("audit", BASE)
+    audits[BASE] = _audit(experiment, BASE, experiment.base, root, reporter)
+    for label, variant, seed in experiment.models():
+        if variant.kind == "fine-tune":
+            progress.next("finetune", label)
+            tuned = finetune_run(train_config(experiment, variant, seed), root / f"finetune-{label}", reporter=reporter)
+            finetunes[label] = tuned.path
+            model = tuned_model_spec(tuned)
+        else:
+            model = model_spec_of(experiment, variant)
+        progress.next("audit", label)
+        audits[label] = _audit(experiment, label, model, root, reporter)
+    progress.done()
+    from tunesafe.report import write_report
+    from tunesafe.report.effects import EffectSpec
+
+    report = write_report(
+        list(audits.values()),
+        root / "report",
+        show_harmful=show_harmful,
+        effects=[EffectSpec(**e) for e in plan.effects] if experiment.effects_table else [],
+        groups=experiment.groups() or None,
+        paper=experiment.paper,
+    )
+    return ExperimentResult(root=root, audits=audits, finetunes=finetunes, report=report)
+
+
+class _StepLog:
+    """One log line per step of the experiment: which step of how many, and the time so far."""
+
+    def __init__(self, name: str, plan: ExperimentPlan) -> None:
+        self.name = name
+        self.states: dict[tuple[str, str], str] = {(s.kind, s.variant): s.state for s in plan.steps}
+        self.total = len(plan.steps)
+        self.count = 0
+        self.start = time.perf_counter()
+
+    def next(self, kind: str, label: str) -> None:
+        self.count += 1
+        state = self.states.get((kind, label), "new")
+        note = {"done": " (finished before: reused)", "resume": " (resuming)"}.get(state, "")
+        elapsed = time.perf_counter() - self.start
+        logger.info(
+            "experiment %s [%d/%d, %.0f s so far]: %s %s%s",
+            self.name,
+            self.count,
+            self.total,
+            elapsed,
+            kind,
+            label,
+            note,
+        )
+
+    def done(self) -> None:
+        logger.info(
+            "experiment %s: %d steps in %.0f s; writing the report",
+            self.name,
+            self.total,
+            time.perf_counter() - self.start,
+        )
+
+
+def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path, reporter: Reporter) -> Path:
+    """Audit one model; a full fine-tune or another checkpoint is probed against the base first (adapter_check.py)."""
+    from tunesafe.runner import run_audit
+
+    if experiment.audit_backend is not None:
+        model = model.model_copy(update={"backend": available_backend(experiment.audit_backend)})
+    probe_base = None
+    if name != BASE and model.adapter is None and model.source != experiment.base.source:
+        from tunesafe.models import resolve_model_source
+
+        probe_base = resolve_model_source(experiment.base.source)
+    try:
+        config = audit_config(experiment, name, model)
+        return run_audit(config, root / f"audit-{name}", reporter=reporter, probe_base=probe_base).path
+    except RunError as err:
+        raise RunError(f"audit of {name!r}: {err}") from err
+
+
+def available_backend(requested: str) -> str:
+    """``requested``, or ``hf`` when it is ``llamacpp`` and llama-cpp-python is not installed."""
+    if requested == "llamacpp" and importlib.util.find_spec("llama_cpp") is None:
+        logger.warning(
+            "llama-cpp-python is not installed (pip install 'tunesafe[llamacpp]'): auditing with transformers"
+        )
+        return "hf"
+    return requested
