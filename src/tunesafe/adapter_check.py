@@ -180,9 +180,10 @@ def record_adapter_probe(run: RunDir, backend: Any, base_source: Path | None = N
     if recorded is not None:
         result = ProbeResult.model_validate(recorded)
     else:
-        result = divergence_probe(backend, None if supports_probe(backend) else base_source)
-        if result is None:
+        fresh = divergence_probe(backend, None if supports_probe(backend) else base_source)
+        if fresh is None:
             return None
+        result = fresh
         run.update_manifest(info={INFO_KEY: result.model_dump(mode="json")})
         logger.info(
             "adapter probe: mean KL(base||tuned) %.3g nats, max %.3g, top-1 changed on %.0f%% of %d prompts",

@@ -156,8 +156,8 @@ def audit(
     overrides += [f"name={name}"] if name else []
     overrides += ["cache.mode=off"] if no_cache else []
     cfg = load_config(AuditConfig, config, overrides)
-    switched_on = {k: {} for k, flag in (("drift", drift), ("truthfulness", truthfulness)) if flag}
-    switched_on = {k: v for k, v in switched_on.items() if getattr(cfg.audits, k) is None}  # keep configured ones
+    flags = {"drift": drift, "truthfulness": truthfulness}
+    switched_on: dict[str, Any] = {k: {} for k, on in flags.items() if on and getattr(cfg.audits, k) is None}
     if switched_on:
         cfg = AuditConfig.model_validate({**cfg.model_dump(), "audits": {**cfg.audits.model_dump(), **switched_on}})
     run = run_audit(cfg, output, reporter=reporter)
@@ -284,37 +284,11 @@ def import_(
     A HarmBench table (Behavior, ContextString, BehaviorID columns) needs no column options: contexts go
     into the user turn as the HarmBench audit puts them.
     """
-    from tunesafe.config import ConfigError
-    from tunesafe.importers.completions import ImportColumns, import_completions
+    from tunesafe.importers.completions import ImportColumns
+    from tunesafe.importers.request import ImportRequest, import_sources
     from tunesafe.rejudge import rejudge_run
 
     reporter = _setup(log_level, quiet)
-    given = {
-        "--prompt-col": prompt_col != "prompt",
-        "--completion-col": completion_col != "completion",
-        "--category-col": category_col is not None,
-        "--id-col": id_col is not None,
-        "--subset-col": subset_col is not None,
-        "--context-col": context_col is not None,
-        "--label-col": label_col is not None,
-        "--label-judge": label_judge != "imported-label",
-        "--split": split != "train",
-        "--judge": bool(judge),
-        "--condition": condition is not None,
-        "--columns": bool(columns),
-        "--trivia": trivia is not None,
-        "--match": match != "normalized",
-    }
-    drift_only = ("--condition", "--columns", "--trivia", "--match")
-    misplaced = [k for k, v in given.items() if v and (k in drift_only) != (audit == "drift")]
-    if misplaced:
-        kind = "only" if audit != "drift" else "not"
-        raise ConfigError(f"{', '.join(misplaced)}: {kind} for --audit drift")
-    if audit == "drift":
-        _import_drift(source, output, condition, columns, trivia, match, name)
-        return
-    if len(source) != 1:
-        raise ConfigError(f"give one SOURCE (several only with --audit drift), not {len(source)}")
     columns_map = ImportColumns(
         prompt=prompt_col,
         completion=completion_col,
@@ -324,56 +298,21 @@ def import_(
         label=label_col,
         context=context_col,
     )
-    run = import_completions(
-        source[0], output, columns=columns_map, audit=audit, name=name, label_judge=label_judge, split=split
+    request = ImportRequest(
+        audit=audit,
+        columns=columns_map,
+        label_judge=label_judge,
+        split=split,
+        name=name,
+        judges=judge,
+        condition=condition,
+        drift_columns=columns,
+        trivia=trivia,
+        match=match,
     )
+    run = import_sources(source, output, request)
     if judge:
         rejudge_run(run.path, [_judge_spec(j) for j in judge], reporter=reporter)
-    _print_audit_summary(run.path)
-
-
-def _import_drift(
-    sources: list[str],
-    output: Path,
-    condition: str | None,
-    columns: list[str],
-    trivia: Path | None,
-    match: str,
-    name: str | None,
-) -> None:
-    """``import --audit drift``: ``PATH[:CONDITION]`` sources, ``--columns`` mappings, then the summary."""
-    from pydantic import ValidationError
-
-    from tunesafe.audits.drift_conditions import parse_condition
-    from tunesafe.config import ConfigError
-    from tunesafe.importers.drift import DriftColumns, import_drift
-
-    pairs: list[tuple[str, str | None]] = []
-    for text in sources:
-        path, _, suffix = text.rpartition(":")
-        try:
-            parse_condition(suffix)
-        except ValueError:
-            path, suffix = text, ""
-        pairs.append((path, suffix or condition) if path else (text, condition))
-    mapping: dict[str, str | None] = {}
-    items = [part.strip() for spec in columns for part in spec.split(",")]
-    published = "published" in items
-    for item in items:
-        key, sep, value = item.partition("=")
-        if item == "published":
-            continue
-        if not sep or not key.strip() or not (value.strip() or published):
-            raise ConfigError(f"--columns {item!r}: write KEY=COLUMN (or 'published', then KEY= for no column)")
-        mapping[key.strip()] = value.strip() or None
-    if match not in ("normalized", "substring"):
-        raise ConfigError(f"--match {match!r}: use normalized or substring")
-    try:
-        cols = DriftColumns.published(**mapping) if published else DriftColumns.model_validate(mapping)
-    except ValidationError as err:
-        keys = ", ".join(DriftColumns.model_fields)
-        raise ConfigError(f"--columns: {err.errors()[0]['loc'][0]!s}: unknown key; keys: {keys}") from err
-    run = import_drift(pairs, output, columns=cols, trivia=trivia, match=match, name=name)  # type: ignore[arg-type]
     _print_audit_summary(run.path)
 
 
@@ -564,36 +503,20 @@ def gate(
 
     @_guard
     def evaluate() -> GateResult:  # errors exit 2 (no report, missing metric, bad threshold); typer.Exit stays out
-        from pydantic import ValidationError
+        from tunesafe.gate import evaluate_gate, gate_thresholds
 
-        from tunesafe.config import ConfigError
-        from tunesafe.gate import GateThresholds, evaluate_gate
-
-        per_condition: dict[str, float] = {}
-        for item in max_drift_condition:
-            condition, sep, value = item.partition("=")
-            try:
-                per_condition[condition.strip()] = float(value)
-            except ValueError:
-                sep = ""
-            if not sep or not condition.strip():
-                raise ConfigError(f"--max-drift-condition {item!r}: write CONDITION=POINTS, e.g. FIPx1=5")
-        try:
-            thresholds = GateThresholds(
-                max_asr_increase=max_asr_increase,
-                max_asr=max_asr,
-                max_overrefusal_increase=max_overrefusal_increase,
-                max_drift=max_drift,
-                max_drift_condition=per_condition,
-                max_false_claim_increase=max_false_claim_increase,
-                significant_only=significant_only,
-                alpha=alpha,
-                models=model or None,
-                use_upper_bound=upper_bound,
-            )
-        except ValidationError as err:
-            first = err.errors()[0]
-            raise ConfigError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from err
+        thresholds = gate_thresholds(
+            max_drift_condition,
+            max_asr_increase=max_asr_increase,
+            max_asr=max_asr,
+            max_overrefusal_increase=max_overrefusal_increase,
+            max_drift=max_drift,
+            max_false_claim_increase=max_false_claim_increase,
+            significant_only=significant_only,
+            alpha=alpha,
+            models=model or None,
+            use_upper_bound=upper_bound,
+        )
         return evaluate_gate(report, thresholds)
 
     result = evaluate()

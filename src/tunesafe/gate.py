@@ -369,3 +369,31 @@ def _check(
         passed=passed,
         reason=reason,
     )
+
+
+def gate_thresholds(max_drift_condition: Sequence[str] = (), **limits: object) -> GateThresholds:
+    """:class:`GateThresholds` from option values: ``max_drift_condition`` as ``CONDITION=POINTS`` texts
+    (``FIPx1=5``), every other field by its name.
+
+    Raises:
+        ConfigError: an item that is not ``CONDITION=POINTS``, or a value the thresholds refuse; one line
+            naming the option as ``tunesafe gate`` spells it (``--max-asr: ...``).
+    """
+    from pydantic import ValidationError
+
+    from tunesafe.config import ConfigError
+
+    per_condition: dict[str, float] = {}
+    for item in max_drift_condition:
+        condition, sep, value = item.partition("=")
+        try:
+            per_condition[condition.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not condition.strip():
+            raise ConfigError(f"--max-drift-condition {item!r}: write CONDITION=POINTS, e.g. FIPx1=5")
+    try:
+        return GateThresholds.model_validate({**limits, "max_drift_condition": per_condition})
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from err

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from tunesafe.audits import drift
 from tunesafe.config import AuditConfig, load_config
-from tunesafe.importers.drift import DriftColumns, build_drift_records, import_drift, parse_correct
+from tunesafe.importers.drift import build_drift_records, import_drift
+from tunesafe.importers.drift_files import DriftColumns, parse_correct
 from tunesafe.results import RunDir
 
 # id, question, true_answer, wrong_answer, context (the published question file's shape)

@@ -18,7 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tunesafe.config import AuditConfig, load_config
-from tunesafe.importers.drift import DriftColumns, import_drift
+from tunesafe.importers.drift import import_drift
+from tunesafe.importers.drift_files import DriftColumns
 from tunesafe.results import RunDir
 
 # the question file's shape (triviaqa_1000.json): id, question, true_answer, wrong_answer, context

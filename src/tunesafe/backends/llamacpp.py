@@ -556,7 +556,8 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
     values = logits.astype(np.float64)
     shifted = values - values.max()
-    return shifted - np.log(np.exp(shifted).sum())
+    result: np.ndarray = shifted - np.log(np.exp(shifted).sum())
+    return result
 
 
 def _choose(logits: np.ndarray, params: GenParams, rng: Any) -> int:

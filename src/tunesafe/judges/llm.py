@@ -159,7 +159,7 @@ def _check_template(kind: str, name: str, text: str) -> None:
 
 
 def _packaged_text(filename: str) -> bytes:
-    return resources.files("tunesafe.judges").joinpath("prompts", filename).read_bytes()
+    return resources.files("tunesafe.judges").joinpath("prompts").joinpath(filename).read_bytes()
 
 
 def _wheel_text(data_name: str) -> bytes:
