@@ -13,7 +13,6 @@ import typer
 
 if TYPE_CHECKING:
     from tunesafe._util.console import RichReporter
-    from tunesafe.config import JudgeSpec
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -141,25 +140,26 @@ def audit(
 ) -> None:
     """Audit one model: attack success rate per judge and category and over-refusal, with intervals;
     optionally knowledge drift and truthfulness (tune them with --set audits.drift.limit=200 and the like)."""
-    from tunesafe.config import AuditConfig, load_config, model_overrides
+    from tunesafe.config.options import audit_config
     from tunesafe.runner import run_audit
 
     reporter = _setup(log_level, quiet)
-    overrides = list(set_)
-    overrides += model_overrides(model, base_url=base_url, api_key_env=api_key_env)
-    overrides += [f"model.adapter={adapter}"] if adapter else []
-    overrides += [f"audits.harmful.limit={limit}"] if limit else []
-    overrides += [f"audits.harmful.dataset={dataset}"] if dataset else []
-    overrides += [f"audits.harmful.judges=[{', '.join(judge)}]"] if judge else []
-    overrides += ["audits.overrefusal=null"] if no_overrefusal else []
-    overrides += ["audits.harmful.calibration={bundled: true}"] if calibrate else []
-    overrides += [f"name={name}"] if name else []
-    overrides += ["cache.mode=off"] if no_cache else []
-    cfg = load_config(AuditConfig, config, overrides)
-    flags = {"drift": drift, "truthfulness": truthfulness}
-    switched_on: dict[str, Any] = {k: {} for k, on in flags.items() if on and getattr(cfg.audits, k) is None}
-    if switched_on:
-        cfg = AuditConfig.model_validate({**cfg.model_dump(), "audits": {**cfg.audits.model_dump(), **switched_on}})
+    cfg = audit_config(
+        config,
+        set_,
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        adapter=adapter,
+        limit=limit,
+        dataset=dataset,
+        judges=judge,
+        overrefusal=not no_overrefusal,
+        calibrate=calibrate,
+        name=name,
+        cache=not no_cache,
+        switch_on=[k for k, on in (("drift", drift), ("truthfulness", truthfulness)) if on],
+    )
     run = run_audit(cfg, output, reporter=reporter)
     _print_audit_summary(run.path)
 
@@ -202,29 +202,13 @@ def rejudge(
     quiet: QuietOpt = False,
 ) -> None:
     """Re-score stored completions with other judges, without generating again; metrics are recomputed."""
-    from tunesafe.config import CalibrationSpec, ConfigError
+    from tunesafe.config.options import calibration_choice, judge_specs
     from tunesafe.rejudge import rejudge_run
 
     reporter = _setup(log_level, quiet)
-    if not judge:
-        raise ConfigError("give at least one --judge")
-    specs = [_judge_spec(j) for j in judge]
-    cal = (
-        CalibrationSpec(path=str(calibration)) if calibration else CalibrationSpec(bundled=True) if calibrate else None
-    )
-    rejudge_run(run, specs, calibration=cal, reporter=reporter)
+    specs = judge_specs(judge)
+    rejudge_run(run, specs, calibration=calibration_choice(calibrate, calibration), reporter=reporter)
     _print_audit_summary(run)
-
-
-def _judge_spec(text: str) -> JudgeSpec:
-    from pydantic import ValidationError
-
-    from tunesafe.config import ConfigError, JudgeSpec
-
-    try:
-        return JudgeSpec.model_validate(text)
-    except ValidationError as err:
-        raise ConfigError(f"--judge {text}: {err.errors()[0]['msg']}") from err
 
 
 @app.command("import")
@@ -284,6 +268,7 @@ def import_(
     A HarmBench table (Behavior, ContextString, BehaviorID columns) needs no column options: contexts go
     into the user turn as the HarmBench audit puts them.
     """
+    from tunesafe.config.options import judge_specs
     from tunesafe.importers.completions import ImportColumns
     from tunesafe.importers.request import ImportRequest, import_sources
     from tunesafe.rejudge import rejudge_run
@@ -312,7 +297,7 @@ def import_(
     )
     run = import_sources(source, output, request)
     if judge:
-        rejudge_run(run.path, [_judge_spec(j) for j in judge], reporter=reporter)
+        rejudge_run(run.path, judge_specs(judge), reporter=reporter)
     _print_audit_summary(run.path)
 
 
@@ -383,17 +368,11 @@ def finetune(
     quiet: QuietOpt = False,
 ) -> None:
     """Fine-tune a chat model (LoRA or full) on a recipe or your own data (see docs/training.md)."""
-    from tunesafe.config import TrainConfig, load_config
+    from tunesafe.config.options import train_config
     from tunesafe.train.run import finetune_run
 
     reporter = _setup(log_level, quiet)
-    overrides = list(set_)
-    overrides += [f"model.source={model}"] if model else []
-    overrides += [f"data.recipe={recipe}"] if recipe else []
-    overrides += [f"data.path={data}", "data.recipe=null"] if data else []
-    overrides += [f"preset={preset}"] if preset else []
-    overrides = (["screen={}"] if screen else []) + overrides  # explicit screen.* settings still apply
-    cfg = load_config(TrainConfig, config, overrides)
+    cfg = train_config(config, set_, model=model, recipe=recipe, data=data, preset=preset, screen=screen)
     run = finetune_run(cfg, output, reporter=reporter)
     typer.echo(str(run.path))
 
@@ -439,11 +418,8 @@ def export_cmd(
 ) -> None:
     """The runs' samples as one table (one row per sample and judge) for pandas, datasets or a spreadsheet."""
     from tunesafe._util.console import console
-    from tunesafe.config import ConfigError
     from tunesafe.export import EXPORT_AUDITS, export_samples
 
-    if show_harmful and not include_completions:
-        raise ConfigError("--show-harmful needs --include-completions")
     result = export_samples(
         runs,
         output,

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.audits import all_audits
+from tunesafe.config import ConfigError
 from tunesafe.judges.base import JudgeInput
 from tunesafe.report.compare import model_description, safe_to_show, unique_labels
 from tunesafe.results import RunDir, RunError
@@ -206,7 +207,10 @@ def export_samples(
     from tunesafe.data.tables import write_format, write_table
 
     if show_harmful and not include_completions:
-        raise ValueError("show_harmful needs include_completions (without it no completion is exported)")
+        raise ConfigError(
+            "--show-harmful needs --include-completions (show_harmful needs include_completions: "
+            "without it no completion is exported)"
+        )
     chosen = write_format(output, fmt)
     per_sample = list(
         sample_rows(paths, audits=audits, include_completions=include_completions, show_harmful=show_harmful)
