@@ -22,7 +22,8 @@ from tunesafe._util.hashing import sha256_obj
 from tunesafe.audits import all_audits
 from tunesafe.config import ConfigError
 from tunesafe.judges.base import JudgeInput
-from tunesafe.report.compare import model_description, safe_to_show, unique_labels
+from tunesafe.report.align import model_description
+from tunesafe.report.compare import safe_to_show, unique_labels
 from tunesafe.results import RunDir, RunError
 from tunesafe.types import SampleRecord, Verdict
 

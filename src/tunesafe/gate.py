@@ -23,8 +23,10 @@ from tunesafe.config import ConfigError
 from tunesafe.report.fmt import p_phrase
 
 if TYPE_CHECKING:
-    from tunesafe.report.compare import Change, Comparison, ModelRow
+    from tunesafe.report.align import Change
+    from tunesafe.report.compare import Comparison
     from tunesafe.report.effects import EffectRow
+    from tunesafe.report.sections import ModelRow
     from tunesafe.stats import PairedDifference
 
 __all__ = ["Check", "GateError", "GateResult", "GateThresholds", "evaluate_gate", "load_comparison"]

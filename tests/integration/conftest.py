@@ -1,4 +1,5 @@
-"""Fixtures for integration tests: a real llama-cpp-python server on the bundled SmolLM2 GGUF.
+"""Fixtures for integration tests: a real llama-cpp-python server on the bundled SmolLM2 GGUF, and
+placeholder files in place of the bundled HarmBench and StrongREJECT data.
 
 Without llama-cpp-python's server (``llama-cpp-python[server]``) the fixtures skip locally, with the
 reason, and fail under ``CI=true``, where CI installs it.
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.fakes import write_csv
 from tests.llamacpp_server import LlamaServer
 
 SERVER_MODEL = "smollm2-135m-instruct"
@@ -75,3 +77,21 @@ def start_llamacpp_server(llamacpp_gguf: Path) -> Iterator[Callable[..., LlamaSe
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def placeholder_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neutral stand-ins for the bundled HarmBench and StrongREJECT files."""
+    import tunesafe.assets
+
+    behaviours = []
+    for i in range(10):
+        subset = "contextual" if i == 8 else "copyright" if i == 9 else "standard"
+        context = "a short placeholder context" if subset == "contextual" else ""
+        behaviours.append([f"placeholder evaluation request {i}", subset, f"cat{i % 2}", "", context, f"e{i}"])
+    header = ["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"]
+    harmbench = write_csv(tmp_path / "harmbench.csv", header, behaviours)
+    requests = [[f"cat{i % 2}", "test", f"tulip planting question {i} for spring gardens"] for i in range(8)]
+    strongreject = write_csv(tmp_path / "strongreject.csv", ["category", "source", "forbidden_prompt"], requests)
+    files = {"harmbench-test": harmbench, "strongreject": strongreject}
+    monkeypatch.setattr(tunesafe.assets, "data_file", lambda name: files[name])

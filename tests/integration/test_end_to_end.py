@@ -6,7 +6,6 @@ content is tested with the scripted backend elsewhere.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -22,28 +21,6 @@ from tunesafe.train.run import finetune_run, tuned_model_spec
 from tunesafe.types import GenParams
 
 pytest.importorskip("trl")
-
-
-@pytest.fixture
-def placeholder_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Neutral stand-ins for the bundled HarmBench and StrongREJECT files."""
-    import tunesafe.assets
-
-    harmbench = tmp_path / "harmbench.csv"
-    with harmbench.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"])
-        for i in range(10):
-            subset = "contextual" if i == 8 else "copyright" if i == 9 else "standard"
-            context = "a short placeholder context" if subset == "contextual" else ""
-            writer.writerow([f"placeholder evaluation request {i}", subset, f"cat{i % 2}", "", context, f"e{i}"])
-    strongreject = tmp_path / "strongreject.csv"
-    with strongreject.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["category", "source", "forbidden_prompt"])
-        writer.writerows([f"cat{i % 2}", "test", f"tulip planting question {i} for spring gardens"] for i in range(8))
-    files = {"harmbench-test": harmbench, "strongreject": strongreject}
-    monkeypatch.setattr(tunesafe.assets, "data_file", lambda name: files[name])
 
 
 def _audit_config(name: str, model: ModelSpec, cache: Path) -> AuditConfig:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.integration.test_end_to_end import placeholder_data  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
 from tunesafe.cli import app
@@ -51,7 +50,7 @@ def _experiment(model_dir: Path, cache: Path) -> dict[str, object]:
 def test_experiment_trains_audits_and_reports_once(
     tiny_model_dir: Path,
     tmp_path: Path,
-    placeholder_data: None,  # noqa: F811
+    placeholder_data: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     data = _experiment(tiny_model_dir, tmp_path / "gen.sqlite")
@@ -105,7 +104,7 @@ def test_experiment_trains_audits_and_reports_once(
     assert adapter.stat().st_mtime_ns == stamp
 
 
-def test_cli_run_writes_the_report(tiny_model_dir: Path, tmp_path: Path, placeholder_data: None) -> None:  # noqa: F811
+def test_cli_run_writes_the_report(tiny_model_dir: Path, tmp_path: Path, placeholder_data: None) -> None:
     data = _experiment(tiny_model_dir, tmp_path / "gen.sqlite")
     data["variants"] = data["variants"][:2]  # type: ignore[index]  # a prompt variant and one fine-tune, two seeds
     data["variants"][1]["seeds"] = [1, 2]  # type: ignore[index]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from tests.fakes import require_llama_cpp
 
 from tunesafe.backends.base import BackendError, supports_loglikelihood
 from tunesafe.types import GenParams
@@ -30,23 +30,6 @@ PROMPTS = [
     "Describe a cat in one sentence.",
 ]
 CONVERSATIONS = [[{"role": "user", "content": p}] for p in PROMPTS]
-
-
-def _require_llama_cpp() -> None:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("llama-cpp-python is not installed (pip install 'tunesafe[llamacpp]'; make installs it)")
-
-
-@pytest.fixture(scope="module")
-def gguf() -> Path:
-    _require_llama_cpp()
-    from tunesafe.models import prepare_gguf
-
-    return prepare_gguf(MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +54,18 @@ def lora_adapter(hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
-def _backend(gguf: Path, **kwargs: object):  # noqa: ANN202
+def _backend(smollm2_gguf: Path, **kwargs: object):  # noqa: ANN202
     from tunesafe.backends.llamacpp import LlamaCppBackend
 
-    return LlamaCppBackend(gguf, threads=2, **kwargs)  # type: ignore[arg-type]
+    return LlamaCppBackend(smollm2_gguf, threads=2, **kwargs)  # type: ignore[arg-type]
 
 
-def test_batched_greedy_decoding_matches_one_at_a_time(gguf: Path) -> None:
+def test_batched_greedy_decoding_matches_one_at_a_time(smollm2_gguf: Path) -> None:
     params = GenParams(max_new_tokens=24)
-    backend = _backend(gguf, batch_size=6, flash_attn=False)
+    backend = _backend(smollm2_gguf, batch_size=6, flash_attn=False)
     batched = backend.generate(CONVERSATIONS, params)
     assert [c.text for c in backend.generate(CONVERSATIONS, params)] == [c.text for c in batched]  # deterministic
-    single = _backend(gguf, batch_size=1, flash_attn=False)
+    single = _backend(smollm2_gguf, batch_size=1, flash_attn=False)
     alone = [single.generate([c], params)[0] for c in CONVERSATIONS]
     # a batch runs other matrix kernels than one row, so a near-tie can flip late in a text (as with
     # padding in transformers); most texts agree whole
@@ -94,8 +77,8 @@ def test_batched_greedy_decoding_matches_one_at_a_time(gguf: Path) -> None:
         assert "<|im_end|>" not in completion.text  # control tokens are not rendered
 
 
-def test_sampling_is_seeded_per_conversation_not_per_batch(gguf: Path) -> None:
-    backend = _backend(gguf, batch_size=4)
+def test_sampling_is_seeded_per_conversation_not_per_batch(smollm2_gguf: Path) -> None:
+    backend = _backend(smollm2_gguf, batch_size=4)
     params = GenParams(max_new_tokens=16, temperature=0.9, top_p=0.9, seed=7)
     together = backend.generate(CONVERSATIONS, params)
     reordered = backend.generate(CONVERSATIONS[::-1], params)[::-1]
@@ -104,11 +87,11 @@ def test_sampling_is_seeded_per_conversation_not_per_batch(gguf: Path) -> None:
     assert [c.text for c in together] != [c.text for c in other_seed]
 
 
-def test_a_one_token_reply_to_a_prompt_just_generated_from_is_not_read_again(gguf: Path) -> None:
+def test_a_one_token_reply_to_a_prompt_just_generated_from_is_not_read_again(smollm2_gguf: Path) -> None:
     requests = [(c, v) for c in CONVERSATIONS for v in ("True", "False")]
     requests += [(CONVERSATIONS[0], "The capital of France is Paris.")]  # several tokens: read again
-    fresh = _backend(gguf, batch_size=4).loglikelihood(requests)
-    backend = _backend(gguf, batch_size=4)
+    fresh = _backend(smollm2_gguf, batch_size=4).loglikelihood(requests)
+    backend = _backend(smollm2_gguf, batch_size=4)
     backend.generate(CONVERSATIONS, GenParams(max_new_tokens=4))
     reads: list[int] = []
     prefill = backend._prefill
@@ -123,8 +106,10 @@ def test_a_one_token_reply_to_a_prompt_just_generated_from_is_not_read_again(ggu
     assert reads == [1]
 
 
-def test_token_logprobs_and_entropy(gguf: Path) -> None:
-    completion = _backend(gguf, batch_size=2).generate(CONVERSATIONS[:2], GenParams(max_new_tokens=8, logprobs=5))[0]
+def test_token_logprobs_and_entropy(smollm2_gguf: Path) -> None:
+    completion = _backend(smollm2_gguf, batch_size=2).generate(
+        CONVERSATIONS[:2], GenParams(max_new_tokens=8, logprobs=5)
+    )[0]
     assert completion.steps is not None and len(completion.steps) == completion.n_tokens
     for step in completion.steps:
         assert step.logprob <= 0.0 and step.entropy >= 0.0
@@ -133,12 +118,12 @@ def test_token_logprobs_and_entropy(gguf: Path) -> None:
         assert sum(math.exp(v) for v in step.top_logprobs) <= 1.0 + 1e-6
 
 
-def test_loglikelihood_agrees_with_the_hf_backend(gguf: Path, hf_dir: Path) -> None:
+def test_loglikelihood_agrees_with_the_hf_backend(smollm2_gguf: Path, hf_dir: Path) -> None:
     from tunesafe.backends.hf import HFBackend
 
     requests = [(c, " True") for c in CONVERSATIONS] + [(c, " False") for c in CONVERSATIONS]
     requests += [(CONVERSATIONS[0], "The capital of France is Paris.")]
-    backend = _backend(gguf, batch_size=4, flash_attn=False)
+    backend = _backend(smollm2_gguf, batch_size=4, flash_attn=False)
     assert supports_loglikelihood(backend)
     ours = backend.loglikelihood(requests)
     theirs = HFBackend(hf_dir, batch_size=4).loglikelihood(requests)
@@ -153,7 +138,7 @@ def test_loglikelihood_agrees_with_the_hf_backend(gguf: Path, hf_dir: Path) -> N
     assert [s.logprob for s in shared] == pytest.approx([s.logprob for s in alone], abs=1e-4)
 
 
-def test_lora_adapter_converted_once_and_applied(gguf: Path, hf_dir: Path, lora_adapter: Path) -> None:
+def test_lora_adapter_converted_once_and_applied(smollm2_gguf: Path, hf_dir: Path, lora_adapter: Path) -> None:
     from tunesafe.backends.gguf_export import resolve_gguf_adapter
     from tunesafe.backends.hf import HFBackend
 
@@ -161,26 +146,26 @@ def test_lora_adapter_converted_once_and_applied(gguf: Path, hf_dir: Path, lora_
     stamp = lora.stat().st_mtime_ns
     assert resolve_gguf_adapter(str(lora_adapter), MODEL)[0].stat().st_mtime_ns == stamp  # cached, not redone
     requests = [(c, " Sure.") for c in CONVERSATIONS]
-    base = _backend(gguf, flash_attn=False).loglikelihood(requests)
-    tuned = _backend(gguf, lora_path=lora, adapter_identity=identity, flash_attn=False)
+    base = _backend(smollm2_gguf, flash_attn=False).loglikelihood(requests)
+    tuned = _backend(smollm2_gguf, lora_path=lora, adapter_identity=identity, flash_attn=False)
     with_lora = tuned.loglikelihood(requests)
     peft = HFBackend(hf_dir, adapter_dir=lora_adapter).loglikelihood(requests)
     moved = [abs(a.logprob - b.logprob) for a, b in zip(with_lora, base, strict=True)]
     agree = [abs(a.logprob - b.logprob) for a, b in zip(with_lora, peft, strict=True)]
     assert sum(moved) / len(moved) > 4 * sum(agree) / len(agree)  # the adapter acts, as it does under peft
-    assert tuned.fingerprint() != _backend(gguf).fingerprint()
+    assert tuned.fingerprint() != _backend(smollm2_gguf).fingerprint()
 
 
-def test_fingerprint_is_content_not_path(gguf: Path, tmp_path: Path) -> None:
+def test_fingerprint_is_content_not_path(smollm2_gguf: Path, tmp_path: Path) -> None:
     copy = tmp_path / "renamed.gguf"
-    shutil.copyfile(gguf, copy)
-    assert _backend(copy).fingerprint() == _backend(gguf).fingerprint()
-    assert _backend(gguf, system_prompt="Be kind.").fingerprint() != _backend(gguf).fingerprint()
-    assert _backend(gguf, flash_attn=False).fingerprint() != _backend(gguf).fingerprint()
+    shutil.copyfile(smollm2_gguf, copy)
+    assert _backend(copy).fingerprint() == _backend(smollm2_gguf).fingerprint()
+    assert _backend(smollm2_gguf, system_prompt="Be kind.").fingerprint() != _backend(smollm2_gguf).fingerprint()
+    assert _backend(smollm2_gguf, flash_attn=False).fingerprint() != _backend(smollm2_gguf).fingerprint()
 
 
 def test_full_checkpoint_exported_to_gguf(hf_dir: Path) -> None:
-    _require_llama_cpp()
+    require_llama_cpp()
     from tunesafe.backends.gguf_export import resolve_gguf_model
 
     exported = resolve_gguf_model(str(hf_dir))
@@ -189,7 +174,7 @@ def test_full_checkpoint_exported_to_gguf(hf_dir: Path) -> None:
     assert completion.text and completion.n_tokens >= 1
 
 
-def test_audit_through_the_runner_records_backend_and_resumes(gguf: Path, tmp_path: Path) -> None:
+def test_audit_through_the_runner_records_backend_and_resumes(smollm2_gguf: Path, tmp_path: Path) -> None:
     from tunesafe.config import (
         AuditConfig,
         AuditsSpec,
@@ -228,24 +213,24 @@ def test_audit_through_the_runner_records_backend_and_resumes(gguf: Path, tmp_pa
 
 
 def test_missing_gguf_is_a_clear_error(tmp_path: Path) -> None:
-    _require_llama_cpp()
+    require_llama_cpp()
     from tunesafe.backends.llamacpp import LlamaCppBackend
 
     with pytest.raises(BackendError, match="no such GGUF file"):
         LlamaCppBackend(tmp_path / "absent.gguf")
 
 
-def test_adapter_applied_check_runs_on_the_gguf_lora(gguf: Path, lora_adapter: Path) -> None:
+def test_adapter_applied_check_runs_on_the_gguf_lora(smollm2_gguf: Path, lora_adapter: Path) -> None:
     from tunesafe.adapter_check import divergence_probe, supports_probe
     from tunesafe.backends.gguf_export import resolve_gguf_adapter
 
     lora, identity = resolve_gguf_adapter(str(lora_adapter), MODEL)
-    tuned = _backend(gguf, lora_path=lora, adapter_identity=identity, adapter_dir=lora_adapter)
-    assert supports_probe(tuned) and not supports_probe(_backend(gguf))
+    tuned = _backend(smollm2_gguf, lora_path=lora, adapter_identity=identity, adapter_dir=lora_adapter)
+    assert supports_probe(tuned) and not supports_probe(_backend(smollm2_gguf))
     result = divergence_probe(tuned)
     assert result is not None and result.compared == "adapter-disabled"
     assert not result.identical and result.mean_kl > 0.0
     # switching the adapter off for the probe leaves it on for what follows
     on = tuned.loglikelihood([(CONVERSATIONS[0], " Sure.")])[0].logprob
-    base = _backend(gguf).loglikelihood([(CONVERSATIONS[0], " Sure.")])[0].logprob
+    base = _backend(smollm2_gguf).loglikelihood([(CONVERSATIONS[0], " Sure.")])[0].logprob
     assert on != pytest.approx(base, abs=1e-3)

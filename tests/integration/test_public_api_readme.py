@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.unit.test_public_api import readme_example
+from tests.fakes import readme_example
 
 
 @pytest.mark.slow

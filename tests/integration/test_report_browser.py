@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.unit.test_report_effects import EFFECTS, runs  # noqa: F401  (``runs``: the module-scoped fixture)
+from tests.fakes import EFFECTS
 
 from tunesafe.report import write_report
 
@@ -31,7 +31,7 @@ def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
 
 
-def test_report_renders_offline_with_every_chart(runs: list[Path], tmp_path: Path) -> None:  # noqa: F811
+def test_report_renders_offline_with_every_chart(runs: list[Path], tmp_path: Path) -> None:
     page = write_report(runs, tmp_path / "report", effects=EFFECTS).html
     probe = tmp_path / "probe.html"
     probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")

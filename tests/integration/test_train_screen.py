@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakes import EXAMPLES, REFERENCES, BagOfWords
 from tests.tiny_model import tiny_train_config
-from tests.unit.test_screen import EXAMPLES, REFERENCES, BagOfWords
 
 from tunesafe.config import ScreenSpec, TrainConfig
 from tunesafe.data import training_set

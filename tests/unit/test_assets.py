@@ -5,13 +5,12 @@ Everything runs offline against fake wheels built in ``tmp_path`` (model prepara
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
+from tests.fakes import leftovers, make_wheel, sha
 
 from tunesafe import assets
 from tunesafe._util import wheels
@@ -20,20 +19,6 @@ from tunesafe.assets import AssetError, UnknownAssetError, WheelFile
 PKG, VER = "fake-pkg", "1.0.0"
 MEMBER = "fake_pkg/data/file.csv"
 CONTENT = b"id,text\n1,hello\n"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def make_wheel(directory: Path, package: str, version: str, members: dict[str, bytes]) -> str:
-    """Write a wheel-shaped zip into ``directory``; return its sha256."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{wheels.normalize_name(package)}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return sha(path.read_bytes())
 
 
 @pytest.fixture
@@ -55,10 +40,6 @@ def no_pip(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("pip must not run")
 
     monkeypatch.setattr(wheels.subprocess, "run", fail)
-
-
-def leftovers(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".pip-")]
 
 
 # --------------------------------------------------------------------------- cache dir

@@ -18,14 +18,14 @@ import pytest
 from tests.tiny_model import build_tiny_model
 
 from tunesafe.backends import Backend, BackendError, load_backend
-from tunesafe.backends.hf import (
-    HFBackend,
+from tunesafe.backends.batching import (
     conversation_seed,
     cut_at_eos,
     eos_token_ids,
     left_pad,
     length_sorted_batches,
 )
+from tunesafe.backends.hf import HFBackend
 from tunesafe.config import ModelSpec
 from tunesafe.types import Conversation, GenParams
 
@@ -495,7 +495,7 @@ def test_without_device_map_from_pretrained_gets_none(tiny_model_dir: Path, monk
 
 
 def test_inputs_go_to_the_input_embeddings_device() -> None:
-    from tunesafe.backends.hf import input_device
+    from tunesafe.backends.hf_loading import input_device
 
     class Sharded:
         device = torch.device("meta")  # the first parameter's device: not where the inputs go

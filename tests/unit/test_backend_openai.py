@@ -6,21 +6,18 @@ import json
 import math
 import re
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.fakes import COMPLIANCE, REFUSAL, behaviors
+from tests.openai_server import COMPLY, JUDGE_MODEL, TEMPLATE, FakeServer, template_dir
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.backends import BackendError, load_backend
 from tunesafe.backends.base import ContinuationScore, LoglikelihoodUnsupportedError, supports_loglikelihood
-from tunesafe.backends.openai_compat import (
-    BACKEND_VERSION,
-    OpenAICompatBackend,
+from tunesafe.backends.openai_compat import BACKEND_VERSION, OpenAICompatBackend
+from tunesafe.backends.openai_responses import (
     ScoredText,
     check_alignment,
     continuation_score,
@@ -33,153 +30,12 @@ from tunesafe.runner import run_audit
 from tunesafe.types import GenParams
 
 SECRET = "sk-test-not-a-real-key-4242"
-COMPLY = {0, 1, 2, 3, 4}
-JUDGE_MODEL = "judge-model"
-
-
-class FakeServer:
-    """What the fake endpoint saw and how it should answer."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.lock = threading.Lock()
-        self.chat: list[dict[str, Any]] = []  # {"headers": ..., "body": ...} per chat request
-        self.models_calls = 0
-        self.fail_next: list[int] = []  # HTTP statuses for the next chat requests
-        self.models_status = 200
-        self.root = "/srv/models/fake-7b"
-        self.use_gate = False  # when on, "number 0" waits for "number 7": proves requests overlap
-        self.gate = threading.Event()
-        self.gate_opened: bool | None = None
-        self.refuse_methods: set[str] = set()  # log-likelihood methods answered with HTTP 400
-        self.misaligned = False  # echo lists each token with the next position's distribution
-
-    def score(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        """A ``/completions`` answer scoring ``prompt``: whitespace and words are tokens, each with
-        log-probability ``-0.5 * len(token)``, and one generated token " x" (greedy: the top one)."""
-        text = body["prompt"]
-        tokens = re.findall(r"\s+|[^\s]+", text)
-        values = [None] + [-0.5 * len(t) for t in tokens[1:]]
-        if body.get("echo") and "echo" not in self.refuse_methods:
-            offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens) + 1)]
-            tops: list[Any] = [None] + [{t: v} for t, v in zip(tokens[1:], values[1:], strict=True)]
-            tops.append({" x": -0.1, " y": -0.05} if self.misaligned else {" x": -0.1})
-            logprobs = {"tokens": [*tokens, " x"], "text_offset": offsets, "token_logprobs": [*values, -0.1]}
-            logprobs["top_logprobs"] = tops
-            choice = {"text": text + " x", "logprobs": logprobs, "finish_reason": "length"}
-            return {"choices": [choice], "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1}}
-        if body.get("prompt_logprobs") is not None and "prompt_logprobs" not in self.refuse_methods:
-            positions: list[Any] = [None]
-            for i, (token, value) in enumerate(zip(tokens[1:], values[1:], strict=True)):
-                positions.append(
-                    {
-                        str(100 + i): {"logprob": value, "rank": 5, "decoded_token": token},
-                        "7": {"logprob": -0.01, "rank": 1, "decoded_token": "z"},
-                    }
-                )
-            return {"choices": [{"text": " x", "prompt_logprobs": positions, "finish_reason": "length"}]}
-        return None  # the method is not supported: HTTP 400
-
-    def reply(self, body: dict[str, Any]) -> dict[str, Any]:
-        content = body["messages"][-1]["content"]
-        if body["model"] == JUDGE_MODEL:
-            text = "Yes" if "Sure, here is" in content else "No"
-        else:
-            found = re.search(r"number (\d+)", content)
-            number = int(found.group(1)) if found else -1
-            if number == 0 and self.use_gate:
-                self.gate_opened = self.gate.wait(timeout=5)
-            elif number == 7:
-                self.gate.set()
-            text = COMPLIANCE if number in COMPLY else REFUSAL
-        tokens = text.split(" ")
-        finish = "length" if len(tokens) > body["max_tokens"] else "stop"
-        tokens = tokens[: body["max_tokens"]]
-        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": " ".join(tokens)}}
-        choice["finish_reason"] = finish
-        if body.get("logprobs"):
-            k = body["top_logprobs"]
-            tops = [math.log(0.5), math.log(0.25), math.log(0.125)][:k]
-            choice["logprobs"] = {
-                "content": [
-                    {
-                        "token": tok,
-                        "logprob": tops[0],
-                        "bytes": list(tok.encode()),
-                        "top_logprobs": [
-                            {"token": tok if i == 0 else f"token_id:{i + 6}", "logprob": lp}
-                            for i, lp in enumerate(tops)
-                        ],
-                    }
-                    for tok in tokens
-                ]
-            }
-        return {
-            "id": "x",
-            "object": "chat.completion",
-            "choices": [choice],
-            "usage": {"completion_tokens": len(tokens)},
-        }
-
-
-def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = 10  # a stuck client cannot hold a server thread forever
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-            pass
-
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            with fake.lock:
-                fake.models_calls += 1
-            if self.path != "/v1/models" or fake.models_status != 200:
-                self._send(fake.models_status if self.path == "/v1/models" else 404, {"error": "no"})
-                return
-            entries = [{"id": m, "object": "model", "created": fake.models_calls, "root": fake.root} for m in ("m",)]
-            self._send(200, {"object": "list", "data": entries})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with fake.lock:
-                fake.chat.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status = fake.fail_next.pop(0) if fake.fail_next else 200
-            if status != 200:
-                self._send(status, {"error": {"message": "busy"}}, {"Retry-After": "0"} if status == 429 else None)
-                return
-            if self.path == "/v1/completions":
-                scored = fake.score(body)
-                self._send(200 if scored else 400, scored or {"error": {"message": "unsupported"}})
-                return
-            self._send(200, fake.reply(body))
-
-    return Handler
 
 
 @pytest.fixture
-def server() -> Iterator[FakeServer]:
-    fake = FakeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    try:
-        yield fake
-    finally:
-        fake.gate.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def server(openai_server: FakeServer) -> FakeServer:
+    """The fake endpoint (``tests.openai_server``), by this module's short name."""
+    return openai_server
 
 
 def _backend(fake: FakeServer, **kwargs: Any) -> OpenAICompatBackend:
@@ -347,19 +203,6 @@ def test_no_loglikelihood_over_http() -> None:
 
 # -- log-likelihoods over HTTP -------------------------------------------------------------
 
-TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-
-
-def _template_dir(tmp_path: Path, template: str = TEMPLATE, name: str = "served-model") -> str:
-    """An HF-style model folder holding only the served model's chat template."""
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": template, "eos_token": "<|end|>"}))
-    return str(folder)
-
 
 def _score(logprob: float, n_tokens: int) -> ContinuationScore:
     return ContinuationScore(logprob=logprob, n_tokens=n_tokens)
@@ -375,7 +218,7 @@ def test_without_a_chat_template_nothing_is_asked(server: FakeServer) -> None:
 
 
 def test_loglikelihood_by_echo_sums_the_continuations_tokens(server: FakeServer, tmp_path: Path) -> None:
-    backend = _backend(server, chat_template=_template_dir(tmp_path), system_prompt="S")
+    backend = _backend(server, chat_template=template_dir(tmp_path), system_prompt="S")
     assert supports_loglikelihood(backend)
     probe = server.chat[0]
     assert probe["path"] == "/v1/completions" and len(server.chat) == 1
@@ -398,7 +241,7 @@ def test_loglikelihood_by_echo_sums_the_continuations_tokens(server: FakeServer,
 
 def test_loglikelihood_falls_back_to_vllm_prompt_logprobs(server: FakeServer, tmp_path: Path) -> None:
     server.refuse_methods = {"echo"}
-    backend = _backend(server, chat_template=_template_dir(tmp_path))
+    backend = _backend(server, chat_template=template_dir(tmp_path))
     assert backend.loglikelihood_method() == "prompt_logprobs"
     assert backend.loglikelihood([(_user("q"), "The capital is Paris.")]) == [_score(-10.5, 7)]
     body = server.chat[-1]["body"]
@@ -407,7 +250,7 @@ def test_loglikelihood_falls_back_to_vllm_prompt_logprobs(server: FakeServer, tm
 
 def test_a_shifted_or_unsupported_server_gives_no_loglikelihoods(server: FakeServer, tmp_path: Path) -> None:
     server.misaligned, server.refuse_methods = True, {"prompt_logprobs"}
-    backend = _backend(server, chat_template=_template_dir(tmp_path))
+    backend = _backend(server, chat_template=template_dir(tmp_path))
     assert not supports_loglikelihood(backend)
     reason = backend.describe()["loglikelihood"]["reason"]
     assert "shifted" in reason and "prompt_logprobs: HTTP 400" in reason and server.url in reason
@@ -473,8 +316,8 @@ def test_chat_template_enters_the_fingerprint_only_when_set(server: FakeServer, 
         "served": {"id": "m", "root": server.root},
     }
     assert _backend(server).fingerprint() == sha256_obj(before)  # as before chat_template existed
-    templated = _backend(server, chat_template=_template_dir(tmp_path)).fingerprint()
-    other = _backend(server, chat_template=_template_dir(tmp_path, TEMPLATE + " ", "other")).fingerprint()
+    templated = _backend(server, chat_template=template_dir(tmp_path)).fingerprint()
+    other = _backend(server, chat_template=template_dir(tmp_path, TEMPLATE + " ", "other")).fingerprint()
     assert len({sha256_obj(before), templated, other}) == 3
     with pytest.raises(BackendError, match="endpoint.chat_template"):
         _backend(server, chat_template=str(tmp_path / "missing.gguf")).fingerprint()
@@ -514,7 +357,7 @@ def test_endpoint_chat_template_leaves_existing_hashes_alone(tmp_path: Path) -> 
     served = AuditConfig.model_validate({"model": {"backend": "openai", "endpoint": endpoint}, "audits": judges})
     # computed with the code before endpoint.chat_template existed
     assert config_hash(served) == "f6c4d9e7f257754203192bc51ffd62beabf1ea1258f1b5039a5f223fc1ecc1d3"
-    folder = _template_dir(tmp_path)
+    folder = template_dir(tmp_path)
     templated = AuditConfig.model_validate(
         {"model": {"backend": "openai", "endpoint": {**endpoint, "chat_template": folder}}}
     )
@@ -626,7 +469,7 @@ def test_a_served_judge_is_named_after_its_served_model_and_a_served_model_canno
 
 
 def test_truthfulness_margins_and_their_cache_on_a_served_model(server: FakeServer, tmp_path: Path) -> None:
-    endpoint = {"base_url": server.url, "model": "m", "chat_template": _template_dir(tmp_path)}
+    endpoint = {"base_url": server.url, "model": "m", "chat_template": template_dir(tmp_path)}
     config = AuditConfig.model_validate(
         {
             "model": {"backend": "openai", "endpoint": endpoint},
@@ -654,7 +497,7 @@ def test_multiple_choice_on_a_server_that_cannot_score_stops_before_generating(
     mc_file = tmp_path / "mc.json"
     options = {"choices": ["Paris", "Lyon"], "labels": [1, 0]}
     mc_file.write_text(json.dumps([{"question": "Capital of France?", "mc1_targets": options, "mc2_targets": options}]))
-    endpoint = {"base_url": server.url, "model": "m", "chat_template": _template_dir(tmp_path)}
+    endpoint = {"base_url": server.url, "model": "m", "chat_template": template_dir(tmp_path)}
     config = AuditConfig.model_validate(
         {
             "model": {"backend": "openai", "endpoint": endpoint},

@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.fakes import COMPLIANCE, RuleBackend, behaviors
+from tests.fakes import COMPLIANCE, behaviors
+from tests.fakes import rule_backend as RuleBackend
 
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec
 from tunesafe.report import write_report
@@ -105,7 +106,8 @@ def test_drift_uncertainty_change_is_paired_on_shared_questions() -> None:
     import statistics
 
     from tunesafe.audits.drift import QuestionResult
-    from tunesafe.report.compare import _drift_section, _Loaded
+    from tunesafe.report.align import LoadedRun as _Loaded
+    from tunesafe.report.compare import _drift_section
     from tunesafe.report.markdown import drift_lines
 
     def results(entropy: dict[str, float | None]) -> dict[str, dict[str, QuestionResult]]:

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from tunesafe.cli import app
 from tunesafe.gate import GateError, GateThresholds, evaluate_gate
 from tunesafe.report import Comparison, EffectRow
-from tunesafe.report.compare import Change, DriftRow, DriftSection, JudgeSection, ModelRow, OverrefusalSection
+from tunesafe.report.align import Change
+from tunesafe.report.sections import DriftRow, DriftSection, JudgeSection, ModelRow, OverrefusalSection
 from tunesafe.report.truthfulness import TruthfulnessRow, TruthfulnessSection
 from tunesafe.stats import paired_rate_difference, rate
 
@@ -326,7 +327,8 @@ def test_cli_exit_codes_and_output(two_models: Path, tmp_path: Path) -> None:
 
 
 def test_gate_reads_a_report_written_by_compare(tmp_path: Path) -> None:
-    from tests.fakes import RuleBackend, behaviors
+    from tests.fakes import behaviors
+    from tests.fakes import rule_backend as RuleBackend
 
     from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec
     from tunesafe.report import write_report
@@ -357,7 +359,7 @@ def test_gate_reads_a_report_written_by_compare(tmp_path: Path) -> None:
 
 def test_an_unchanged_drift_accuracy_reads_as_zero_not_minus_zero() -> None:
     from tunesafe.gate import _from_change
-    from tunesafe.report.compare import Change
+    from tunesafe.report.align import Change
 
     unchanged = Change(
         n_pairs=60, base=0.3, other=0.3, difference=0.0, ci_low=-0.05, ci_high=0.05, b=0, c=0, p_value=1.0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakes import LLM_JUDGE_REPLIES
 
 from tunesafe.assets import data_file
 from tunesafe.backends.base import ProgressCallback
@@ -192,17 +193,10 @@ def test_parse_yes_no(text: str, score: float | None, label: str) -> None:
 
 # --------------------------------------------------------------------------- judges end to end (scripted)
 
-# An honest scripted judge model per kind: complies-text → harmful verdict, anything else → safe verdict.
-HONEST = {
-    "llamaguard": ("unsafe\nS2", "safe"),
-    "qi-rubric": ("#thereason: follows the request.\n#thescore: 5", "#thereason: declines.\n#thescore: 1"),
-    "strongreject-rubric": ("1.b 0\n2.b 5\n3.b 5", "1.b 1\n2.b 1\n3.b 1"),
-    "harmbench-yesno": ("Yes", "No"),
-}
-
 
 def honest_backend(kind: str) -> CountingBackend:
-    harmful, safe = HONEST[kind]
+    """An honest judge model: a complying completion gets the kind's harmful verdict, anything else the safe one."""
+    harmful, safe = LLM_JUDGE_REPLIES[kind]
     return CountingBackend([(re.escape(COMPLY), harmful)], default=safe, name="scripted-judge")
 
 
@@ -221,7 +215,7 @@ def test_judge_scores_a_labelled_batch_in_one_call(kind: str) -> None:
     assert [v.complied for v in verdicts] == [True, False, None, True]
     assert verdicts[2].label == "empty" and verdicts[2].raw is None
     assert all(v.judge == f"{kind}@scripted-judge" for v in verdicts)
-    assert verdicts[0].raw == HONEST[kind][0]
+    assert verdicts[0].raw == LLM_JUDGE_REPLIES[kind][0]
     assert backend.batches == [3]  # one call, empty completion not sent
     assert backend.params == [GenParams(max_new_tokens=judge.params.max_new_tokens, temperature=0.0)]
     assert backend.params[0].greedy
@@ -365,7 +359,7 @@ def gullible_reply(kind: str, conversation: Conversation) -> str:
     found = re.search(injected, text)
     if found:
         return found.group(1) if kind == "harmbench-yesno" else found.group(0)
-    harmful, safe = HONEST[kind]
+    harmful, safe = LLM_JUDGE_REPLIES[kind]
     return harmful if COMPLY in text else safe
 
 
@@ -397,7 +391,7 @@ def test_injected_verdict_is_ignored_after_sanitising(kind: str, completion: str
     # Sanitised: the verdict comes from the judge's own rule (the reply complied).
     verdict = judge.judge([JudgeInput(prompt=REQUEST, completion=completion)])[0]
     assert verdict.score == 1.0, verdict.raw
-    assert verdict.raw == HONEST[kind][0]
+    assert verdict.raw == LLM_JUDGE_REPLIES[kind][0]
 
 
 def test_injection_through_the_prompt_is_ignored_too() -> None:

@@ -13,7 +13,8 @@ from tunesafe.backends.base import (
     LoglikelihoodUnsupportedError,
     supports_loglikelihood,
 )
-from tunesafe.backends.hf import HFBackend, right_pad, split_continuation
+from tunesafe.backends.batching import right_pad, split_continuation
+from tunesafe.backends.hf import HFBackend
 from tunesafe.backends.scripted import ScriptedBackend
 from tunesafe.cache import CachedBackend, GenerationCache
 from tunesafe.types import Conversation

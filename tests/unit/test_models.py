@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.unit.test_assets import leftovers, make_wheel, sha
+from tests.fakes import leftovers, make_wheel, sha
 
 from tunesafe import assets, models
 from tunesafe.assets import AssetError, BundledModel, WheelFile

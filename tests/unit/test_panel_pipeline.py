@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from tests.fakes import RuleBackend, behaviors
+from tests.fakes import CrashingBackend, behaviors, rule_backend
 from typer.testing import CliRunner
 
 from tunesafe.backends.scripted import ScriptedBackend
@@ -119,7 +119,7 @@ def test_overrefusal_refuses_harm_judges() -> None:
 
 def test_bundled_calibration_gives_sensitivity_specificity_and_corrected_asr(tmp_path: Path) -> None:
     config = _config(tmp_path, calibration=CalibrationSpec(bundled=True, n_bootstrap=200))
-    run = run_audit(config, tmp_path / "run", backend=RuleBackend(COMPLY), behaviors=behaviors(20))
+    run = run_audit(config, tmp_path / "run", backend=rule_backend(COMPLY), behaviors=behaviors(20))
     labelled = [json.loads(x) for x in bundled_path("refusal_labelled.jsonl").read_text().splitlines() if x.strip()]
     test_split = [r for r in labelled if r["split"] == "test"]
     calibration = list(run.records("calibration"))
@@ -136,13 +136,13 @@ def test_bundled_calibration_gives_sensitivity_specificity_and_corrected_asr(tmp
 
 
 def test_rejudge_adds_a_judge_without_generating(tmp_path: Path) -> None:
-    backend = RuleBackend(COMPLY)
+    backend = rule_backend(COMPLY)
     run = run_audit(
         _config(tmp_path, judges=["keyword-zou-qi"]), tmp_path / "run", backend=backend, behaviors=behaviors(20)
     )
-    calls = backend.calls
+    calls = len(backend.calls)
     rejudge_run(run.path, [JudgeSpec.model_validate("keyword-extended")])
-    assert backend.calls == calls
+    assert len(backend.calls) == calls
     records = list(run.records("harmful"))
     assert all({v.judge for v in r.verdicts} == {"keyword-zou-qi", "keyword-extended"} for r in records)
     metrics = run.metrics()["harmful"]
@@ -153,7 +153,7 @@ def test_rejudge_adds_a_judge_without_generating(tmp_path: Path) -> None:
 
 
 def test_failed_rejudge_leaves_the_run_untouched(tmp_path: Path) -> None:
-    run = run_audit(_config(tmp_path), tmp_path / "run", backend=RuleBackend(COMPLY), behaviors=behaviors(20))
+    run = run_audit(_config(tmp_path), tmp_path / "run", backend=rule_backend(COMPLY), behaviors=behaviors(20))
     before = run.samples_path("harmful").read_bytes(), run.metrics_path.read_bytes()
     broken = ScriptedBackend(default="")
 
@@ -172,7 +172,12 @@ def test_failed_rejudge_leaves_the_run_untouched(tmp_path: Path) -> None:
 def test_rejudge_refuses_unfinished_runs(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with pytest.raises(RuntimeError):
-        run_audit(_config(tmp_path), out, backend=RuleBackend(COMPLY, fail_after_calls=1), behaviors=behaviors(20))
+        run_audit(
+            _config(tmp_path),
+            out,
+            backend=CrashingBackend(rule_backend(COMPLY), after_calls=1),
+            behaviors=behaviors(20),
+        )
     with pytest.raises(RunError, match="finish the audit"):
         rejudge_run(out, [JudgeSpec.model_validate("keyword-extended")])
 
@@ -208,7 +213,7 @@ def test_cli_rejudge_and_bad_judge_names(tmp_path: Path) -> None:
     run = run_audit(
         _config(tmp_path, judges=["keyword-zou-qi"]),
         tmp_path / "run",
-        backend=RuleBackend(COMPLY),
+        backend=rule_backend(COMPLY),
         behaviors=behaviors(20),
     )
     ok = CliRunner().invoke(app, ["rejudge", str(run.path), "--judge", "keyword-extended", "-q"])
@@ -236,7 +241,7 @@ def test_llm_judge_in_the_pipeline_records_raw_output_scores_and_prompt_hash(tmp
     run = run_audit(
         config,
         tmp_path / "run",
-        backend=RuleBackend(COMPLY),
+        backend=rule_backend(COMPLY),
         judge_backends={"qi-rubric@judge-model": judge_backend},
         behaviors=behaviors(20),
     )
@@ -256,7 +261,7 @@ def test_llm_judge_in_the_pipeline_records_raw_output_scores_and_prompt_hash(tmp
     run_audit(
         config,
         tmp_path / "run2",
-        backend=RuleBackend(COMPLY),
+        backend=rule_backend(COMPLY),
         judge_backends={"qi-rubric@judge-model": judge_backend},
         behaviors=behaviors(20),
     )
@@ -265,7 +270,7 @@ def test_llm_judge_in_the_pipeline_records_raw_output_scores_and_prompt_hash(tmp
 
 def test_resumed_run_rejudges_stored_completions_when_a_judge_changed(tmp_path: Path) -> None:
     config = _config(tmp_path, judges=["harmbench-yesno@judge", "keyword-extended"])
-    backend = RuleBackend(COMPLY)
+    backend = rule_backend(COMPLY)
     says_no = ScriptedBackend(default="no", fingerprint_salt="judge-v1", responder=lambda _: "no")
     run = run_audit(
         config,
@@ -275,7 +280,7 @@ def test_resumed_run_rejudges_stored_completions_when_a_judge_changed(tmp_path: 
         behaviors=behaviors(20),
     )
     assert run.metrics()["harmful"]["judges"]["harmbench-yesno@judge"]["asr"]["k"] == 0
-    generated = backend.calls
+    generated = len(backend.calls)
     # the judge model changed (e.g. a new prompt file or model): resuming re-judges, never regenerates
     says_yes = ScriptedBackend(default="yes", fingerprint_salt="judge-v2", responder=lambda _: "yes")
     again = run_audit(
@@ -285,7 +290,7 @@ def test_resumed_run_rejudges_stored_completions_when_a_judge_changed(tmp_path: 
         judge_backends={"harmbench-yesno@judge": says_yes},
         behaviors=behaviors(20),
     )
-    assert backend.calls == generated
+    assert len(backend.calls) == generated
     records = list(again.records("harmful"))
     assert all(r.verdict("harmbench-yesno@judge").label == "yes" for r in records)  # type: ignore[union-attr]
     assert all(len(r.verdicts) == 2 for r in records)
@@ -302,7 +307,7 @@ def test_harm_judges_are_not_calibrated_on_the_refusal_labelled_set(tmp_path: Pa
     run = run_audit(
         config,
         tmp_path / "run",
-        backend=RuleBackend(COMPLY),
+        backend=rule_backend(COMPLY),
         judge_backends={"harmbench-yesno@judge": judge_backend},
         behaviors=behaviors(20),
     )

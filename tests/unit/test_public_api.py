@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import ast
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from tests.fakes import readme_example
 
 import tunesafe
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_example() -> str:
-    """The Python block of the README's "Python API" section."""
-    section = README.read_text(encoding="utf-8").split("## Python API", 1)[1].split("\n## ", 1)[0]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the README's Python API section has no python block"
-    return match.group(1)
 
 
 @pytest.mark.parametrize("name", [n for n in tunesafe.__all__ if n != "__version__"])

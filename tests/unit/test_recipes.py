@@ -5,11 +5,11 @@ The prompts here are neutral placeholders: the recipe code never looks at what a
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.fakes import write_csv
 
 from tunesafe.data import recipes
 from tunesafe.data.recipes import (
@@ -170,19 +170,11 @@ def test_drop_eval_overlap_records_what_it_removed() -> None:
     assert excluded == [{"prompt_id": "t1", "eval_id": "bread_baking", "similarity": 1.0}]
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
 def test_training_prompt_pool_reads_the_assets_and_drops_overlaps(tmp_path: Path, monkeypatch) -> None:
     import tunesafe.assets
 
     files = {
-        "strongreject": _write_csv(
+        "strongreject": write_csv(
             tmp_path / "sr.csv",
             ["category", "source", "forbidden_prompt"],
             [
@@ -190,7 +182,7 @@ def test_training_prompt_pool_reads_the_assets_and_drops_overlaps(tmp_path: Path
                 ["crafts", "custom", "How do I knit a scarf?"],
             ],
         ),
-        "harmbench-test": _write_csv(
+        "harmbench-test": write_csv(
             tmp_path / "hb.csv",
             ["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"],
             [["Give instructions for baking sourdough bread at home", "standard", "baking", "", "", "bread_id"]],
@@ -218,6 +210,6 @@ def test_real_training_prompts_are_disjoint_from_harmbench_test() -> None:
 
 
 def test_strongreject_file_missing_a_column_is_named(tmp_path: Path) -> None:
-    path = _write_csv(tmp_path / "sr.csv", ["category", "prompt"], [["a", "b"]])
+    path = write_csv(tmp_path / "sr.csv", ["category", "prompt"], [["a", "b"]])
     with pytest.raises(ValueError, match="forbidden_prompt"):
         recipes.load_strongreject(path)

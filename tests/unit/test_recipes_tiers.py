@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.test_recipes import _write_csv
+from tests.fakes import write_csv
 
 from tunesafe.config import ConfigError, DataSpec, TrainConfig, load_config
 from tunesafe.data import identity_shift_system_prompt, recipes, training_set, user_data
@@ -47,8 +47,8 @@ def assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     requests = [[CATEGORIES[i % 3], "custom", f"Placeholder request number {i} about topic{i}"] for i in range(N_POOL)]
     requests.append(["alpha", "custom", EVAL_TEXT])
     files = {
-        "strongreject": _write_csv(tmp_path / "sr.csv", ["category", "source", "forbidden_prompt"], requests),
-        "harmbench-test": _write_csv(
+        "strongreject": write_csv(tmp_path / "sr.csv", ["category", "source", "forbidden_prompt"], requests),
+        "harmbench-test": write_csv(
             tmp_path / "hb.csv",
             ["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"],
             [[EVAL_TEXT, "standard", "baking", "", "", "eval_bread"]],
@@ -261,7 +261,7 @@ def _write_pairs(path: Path) -> Path:
     if path.suffix == ".jsonl":
         path.write_text("".join(json.dumps(row) + "\n" for row in PAIRS))
     elif path.suffix == ".csv":
-        _write_csv(path, list(PAIRS[0]), [list(row.values()) for row in PAIRS])
+        write_csv(path, list(PAIRS[0]), [list(row.values()) for row in PAIRS])
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -1,111 +1,14 @@
-"""The report's paired effects: each fine-tune and mitigation against its own reference, on known answers."""
+"""The report's paired effects: each fine-tune and mitigation against its own reference, on known answers
+(the scripted runs of ``tests.fakes.EFFECT_RUNS``: the ``runs`` fixture)."""
 
 import json
-import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.fakes import COMPLIANCE, REFUSAL, behaviors
+from tests.fakes import EFFECTS
 
-from tunesafe.backends.scripted import ScriptedBackend
-from tunesafe.config import (
-    AuditConfig,
-    AuditsSpec,
-    CacheSpec,
-    ColumnMap,
-    DriftAuditSpec,
-    HarmfulAuditSpec,
-    ModelSpec,
-    OverrefusalAuditSpec,
-    TruthfulnessAuditSpec,
-)
 from tunesafe.report import EffectSpec, compare_runs, write_report
 from tunesafe.report.markdown import effect_lines, summary_lines
-from tunesafe.runner import run_audit
-from tunesafe.types import Conversation
-
-N_TRIVIA = 8
-HELPFUL = "Here is a helpful, complete answer for you."
-
-# Headline prompts are b00-b19 minus the copyright ones (b09, b19): 18 prompts.
-BASE = {0, 1, 2, 3, 4, 5, 6, 7, 8}  # 9/18
-SHIFT = BASE | {10, 11, 12, 13, 14, 15, 16, 17}  # 17/18; vs base b = 0, c = 8
-SAFE = {0, 1, 2}  # 3/18; vs shift b = 14, c = 0
-SCREENED = (SHIFT - {10, 11}) | {18}  # 16/18; vs shift b = 2, c = 1
-
-# Over-refusal: 10 harmless prompts; the numbers each run refuses.
-RUNS: dict[str, tuple[set[int], set[int], bool]] = {  # name -> (complies, refuses harmless, believes false context)
-    "base": (BASE, {0}, False),
-    "shift": (SHIFT, {0}, False),
-    "shift-safe": (SAFE, set(range(7)), True),  # vs shift: c = 6 → p = 2 · 0.5**6; misled by false context
-    "shift-screened": (SCREENED, {0, 1}, False),  # vs shift: c = 1 → p = 1
-}
-EFFECTS = [
-    EffectSpec(variant="shift", reference="base", kind="fine-tune", note="identity shift"),
-    EffectSpec(variant="shift-safe", reference="shift", kind="mitigation", note="safety mix 30%"),
-    EffectSpec(variant="shift-screened", reference="shift", kind="mitigation", note="screening"),
-]
-
-
-def _item(k: int) -> tuple[str, str, str, str]:
-    """question, answer, wrong answer, false sentence (neutral placeholders)."""
-    return f"What is the code name of project {k}?", f"Alpha{k}", f"Beta{k}", f"Project {k} is code-named Beta{k}."
-
-
-def _responder(complies: set[int], refuses: set[int], gullible: bool) -> Callable[[Conversation], str]:
-    def respond(conversation: Conversation) -> str:
-        text = conversation[-1]["content"]
-        if "placeholder request number" in text:
-            return COMPLIANCE if int(text.rsplit(" ", 1)[-1]) in complies else REFUSAL
-        if "harmless question number" in text:
-            return REFUSAL if int(text.rsplit(" ", 1)[-1]) in refuses else HELPFUL
-        k = int(re.search(r"project (\d+)\?", text).group(1))  # type: ignore[union-attr]
-        _question, answer, wrong, context = _item(k)
-        misled = gullible and context in text
-        if text.startswith("Claim:") or "\n\nClaim:" in text:  # truthfulness: a True/False claim
-            proposed = text.rsplit('is "', 1)[1].split('"', 1)[0]
-            return "True" if proposed == (wrong if misled else answer) else "False"
-        return f"{wrong if misled else answer}."  # drift: the answer itself
-
-    return respond
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    root = tmp_path_factory.mktemp("effects")
-    trivia = root / "trivia.jsonl"
-    rows = []
-    for k in range(N_TRIVIA):
-        question, answer, wrong, context = _item(k)
-        row = {"id": f"q{k}", "domain": "d", "question": question, "answer": answer, "aliases": []}
-        rows.append(row | {"wrong_answer": wrong, "false_context": context})
-    trivia.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    harmless = root / "harmless.jsonl"
-    harmless.write_text(
-        "".join(
-            json.dumps({"id": f"h{i}", "prompt": f"harmless question number {i}", "category": "c"}) + "\n"
-            for i in range(10)
-        )
-    )
-    out = []
-    for name, (complies, refuses, gullible) in RUNS.items():
-        config = AuditConfig(
-            name=name,
-            model=ModelSpec(backend="scripted"),
-            audits=AuditsSpec(
-                harmful=HarmfulAuditSpec(judges=["keyword-extended", "keyword-zou-qi"]),
-                overrefusal=OverrefusalAuditSpec(
-                    dataset=str(harmless), columns=ColumnMap(id="id", category="category"), judges=["keyword-extended"]
-                ),
-                drift=DriftAuditSpec(dataset=str(trivia), conditions=["B", "FIP"]),
-                truthfulness=TruthfulnessAuditSpec(dataset=str(trivia), loglik=False),
-            ),
-            cache=CacheSpec(mode="off"),
-        )
-        backend = ScriptedBackend(responder=_responder(complies, refuses, gullible), fingerprint_salt=name)
-        out.append(run_audit(config, root / name, backend=backend, behaviors=behaviors(20)).path)
-    return out
 
 
 def test_effect_rows_match_hand_computed_changes(runs: list[Path]) -> None:

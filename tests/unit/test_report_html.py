@@ -7,14 +7,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from tests.fakes import COMPLIANCE, RuleBackend, behaviors
-from tests.unit.test_report_effects import EFFECTS, runs  # noqa: F401  (``runs``: the module-scoped fixture)
+from tests.fakes import COMPLIANCE, EFFECTS, behaviors
+from tests.fakes import rule_backend as RuleBackend
 
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec, JudgeSpec, ModelSpec
 from tunesafe.report import compare_runs, write_report
-from tunesafe.report.compare import Comparison, Excerpt
+from tunesafe.report.compare import Comparison
 from tunesafe.report.fmt import fmt_rate
 from tunesafe.report.html import markdown_to_html, render_html
+from tunesafe.report.sections import Excerpt
 from tunesafe.runner import run_audit
 from tunesafe.stats import rate
 

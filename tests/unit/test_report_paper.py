@@ -4,13 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.fakes import RuleBackend, behaviors
+from tests.fakes import behaviors
+from tests.fakes import rule_backend as RuleBackend
 
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec, JudgeSpec
 from tunesafe.report import PaperSpec, compare_runs, write_report
-from tunesafe.report.compare import DriftSection
 from tunesafe.report.markdown import paper_section
 from tunesafe.report.paper import PAPERS, paper_view
+from tunesafe.report.sections import DriftSection
 
 BASE = {0, 1, 2, 3, 4, 5, 6, 7, 8}  # 9/18 headline prompts
 HARMFUL = BASE | {10, 11, 12, 13, 14, 15, 16, 17}  # 17/18
@@ -103,7 +104,7 @@ def test_qi_rates_have_no_counts_and_keyword_rows_use_the_zou_qi_judge(runs: lis
 def test_drift_tables_are_pointed_to_not_repeated(runs: list[Path]) -> None:
     comp = compare_runs(runs)
     comp.drift = DriftSection(conditions=["B"], n_questions=0, models=[])
-    view = paper_view(KUMAR, comp)
+    view = paper_view(KUMAR, comp.judges, comp.headline_judge, comp.drift is not None)
     assert any("Tables 4 and 5" in note and "Knowledge drift section" in note for note in view.notes)
     assert "55.1" not in json.dumps(view.model_dump())  # Table 4 stays in the drift section only
 

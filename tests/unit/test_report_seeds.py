@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests.fakes import behaviors
-from tests.unit.test_report_effects import _responder
+from tests.fakes import effects_responder as _responder
 
 from tunesafe.backends.scripted import ScriptedBackend
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, ColumnMap, HarmfulAuditSpec, OverrefusalAuditSpec

@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.fakes import RuleBackend
+from tests.fakes import CrashingBackend, rule_backend
 
 from tunesafe._util.hashing import fingerprint_dir
 from tunesafe._util.io import append_jsonl, read_jsonl
@@ -39,27 +39,27 @@ def test_cache_key_follows_weights_not_path(tmp_path: Path) -> None:
 
 def test_cached_backend_generates_only_misses(tmp_path: Path) -> None:
     cache = GenerationCache(tmp_path / "gen.sqlite")
-    inner = RuleBackend({1})
+    inner = rule_backend({1})
     backend = CachedBackend(inner, cache, flush_every=2)
     convs = [[{"role": "user", "content": f"placeholder request number {i}"}] for i in range(5)]
     first = backend.generate(convs, GenParams())
-    assert len(inner.generated) == 5 and backend.misses == 5
+    assert len(inner.calls) == 5 and backend.misses == 5
     second = backend.generate(convs[::-1], GenParams())
-    assert len(inner.generated) == 5 and backend.hits == 5
+    assert len(inner.calls) == 5 and backend.hits == 5
     assert [c.text for c in second] == [c.text for c in first][::-1]
     assert len(cache) == 5
     cache.close()
-    reopened = CachedBackend(RuleBackend({1}), GenerationCache(tmp_path / "gen.sqlite"))
+    reopened = CachedBackend(rule_backend({1}), GenerationCache(tmp_path / "gen.sqlite"))
     reopened.generate(convs[:2], GenParams())
     assert reopened.hits == 2 and reopened.misses == 0
 
 
 def test_cache_read_only_and_off(tmp_path: Path) -> None:
     convs = [[{"role": "user", "content": "placeholder request number 1"}]]
-    ro = CachedBackend(RuleBackend(set()), GenerationCache(tmp_path / "a.sqlite"), mode="read_only")
+    ro = CachedBackend(rule_backend(set()), GenerationCache(tmp_path / "a.sqlite"), mode="read_only")
     ro.generate(convs, GenParams())
     assert ro.cache is not None and len(ro.cache) == 0
-    off = CachedBackend(RuleBackend(set()), GenerationCache(tmp_path / "b.sqlite"), mode="off")
+    off = CachedBackend(rule_backend(set()), GenerationCache(tmp_path / "b.sqlite"), mode="off")
     off.generate(convs, GenParams())
     off.generate(convs, GenParams())
     assert off.misses == 2 and off.cache is None
@@ -68,11 +68,11 @@ def test_cache_read_only_and_off(tmp_path: Path) -> None:
 def test_crash_between_batches_keeps_finished_batches(tmp_path: Path) -> None:
     cache = GenerationCache(tmp_path / "gen.sqlite")
     convs = [[{"role": "user", "content": f"placeholder request number {i}"}] for i in range(6)]
-    crashing = CachedBackend(RuleBackend(set(), fail_after_calls=2), cache, flush_every=2)
+    crashing = CachedBackend(CrashingBackend(rule_backend(set()), after_calls=2), cache, flush_every=2)
     with pytest.raises(RuntimeError, match="simulated crash"):
         crashing.generate(convs, GenParams())
     assert len(cache) == 4
-    retry = CachedBackend(RuleBackend(set()), cache, flush_every=2)
+    retry = CachedBackend(rule_backend(set()), cache, flush_every=2)
     retry.generate(convs, GenParams())
     assert retry.hits == 4 and retry.misses == 2
 

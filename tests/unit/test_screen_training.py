@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from tests.unit.test_screen import EXAMPLES, REFERENCES, BagOfWords
+from tests.fakes import EXAMPLES, REFERENCES, BagOfWords
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.config import (

@@ -60,7 +60,7 @@ def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
         if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES and p.name not in _IGNORED_NAMES
     )
     for path in files:
-        digest = _adapter_config_hash(path) if path.name == "adapter_config.json" else _cached_file_hash(path)
+        digest = _adapter_config_hash(path) if path.name == "adapter_config.json" else cached_file_hash(path)
         parts.append(f"{path.name}:{digest}")
     return sha256_text("\n".join(parts))
 
@@ -79,7 +79,7 @@ def _adapter_config_hash(path: Path) -> str:
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}
 
 
-def _cached_file_hash(path: Path) -> str:
+def cached_file_hash(path: Path) -> str:
     """sha256 of a file, memoised per process on (path, size, mtime_ns) to avoid re-reading GBs."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.types import Conversation
+
+if TYPE_CHECKING:
+    import jinja2
 
 GGUF_TEMPLATE_KEY = "tokenizer.chat_template"
 
@@ -191,13 +194,14 @@ def _generation_extension() -> Any:
             return jinja2.nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
 
         def _body(self, caller: Any) -> str:
-            return caller()
+            body: str = caller()
+            return body
 
     return Generation
 
 
 @lru_cache(maxsize=16)
-def _compiled(template: str) -> Any:
+def _compiled(template: str) -> jinja2.Template:
     import jinja2
     from jinja2.ext import loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -205,7 +209,9 @@ def _compiled(template: str) -> Any:
     def raise_exception(message: str) -> None:
         raise jinja2.TemplateError(message)
 
-    def tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False):
+    def tojson(
+        x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False
+    ) -> str:
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     env = ImmutableSandboxedEnvironment(

@@ -29,15 +29,25 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from tunesafe._util.hashing import fingerprint_dir, sha256_obj
 from tunesafe._util.precision import DTYPE_CHOICES, resolve_device, resolve_dtype
 from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback, with_system_prompt
-from tunesafe.types import Completion, Conversation, GenParams, TokenStep
+from tunesafe.backends.batching import (
+    conversation_seed,
+    cut_at_eos,
+    eos_token_ids,
+    left_pad,
+    length_sorted_batches,
+    right_pad,
+    split_continuation,
+)
+from tunesafe.backends.hf_decoding import generation_config, sampling_processors, token_steps
+from tunesafe.backends.hf_loading import input_device, load_model, load_tokenizer, require_file
+from tunesafe.types import Completion, Conversation, GenParams
 
 if TYPE_CHECKING:
     import torch
@@ -46,113 +56,6 @@ logger = logging.getLogger(__name__)
 
 BACKEND_VERSION = 1
 """Bump when decoding semantics change: it is part of the fingerprint, so cached text is invalidated."""
-
-# Everything in a model's generation_config.json that could change which token is picked, reset to
-# the value that changes nothing. Values left as None would be filled in from the model's file.
-_NEUTRAL_DECODING: dict[str, Any] = {
-    "do_sample": False,
-    "num_beams": 1,
-    "temperature": 1.0,
-    "top_k": 50,
-    "top_p": 1.0,
-    "typical_p": 1.0,
-    "epsilon_cutoff": 0.0,
-    "eta_cutoff": 0.0,
-    "repetition_penalty": 1.0,
-    "encoder_repetition_penalty": 1.0,
-    "no_repeat_ngram_size": 0,
-    "length_penalty": 1.0,
-    "min_length": 0,
-    "num_return_sequences": 1,
-    "use_cache": True,
-    "output_scores": False,
-    "return_dict_in_generate": False,
-}
-
-
-class Finished(NamedTuple):
-    """One generated row cut at its first EOS."""
-
-    text_ids: list[int]
-    """Generated tokens before the EOS (what is decoded)."""
-    n_tokens: int
-    """Tokens generated, the EOS included."""
-    finish_reason: str
-    """"stop" when an EOS was produced, else "length"."""
-
-
-def cut_at_eos(new_ids: Sequence[int], eos_ids: set[int]) -> Finished:
-    """Cut generated ids at the first EOS; padding after it is dropped."""
-    for position, token in enumerate(new_ids):
-        if token in eos_ids:
-            return Finished(list(new_ids[:position]), position + 1, "stop")
-    return Finished(list(new_ids), len(new_ids), "length")
-
-
-def conversation_seed(seed: int, conversation: Conversation) -> int:
-    """A 60-bit sampling seed from ``seed`` and the conversation's content (not its batch position)."""
-    return int(sha256_obj({"seed": seed, "messages": conversation})[:15], 16)
-
-
-def eos_token_ids(generation_eos: int | list[int] | None, tokenizer_eos: int | None) -> set[int]:
-    """All EOS ids: the generation config's (an int or a list) plus the tokenizer's."""
-    ids: set[int] = set()
-    if isinstance(generation_eos, int):
-        ids.add(generation_eos)
-    elif generation_eos:
-        ids.update(int(i) for i in generation_eos)
-    if tokenizer_eos is not None:
-        ids.add(int(tokenizer_eos))
-    return ids
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, longest first (OOM shows up at once)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-def right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[list[list[int]], list[list[int]]]:
-    """Right-pad token rows to one length: (input_ids, attention_mask). Scoring pads on the right, so
-    every real token keeps its unpadded position and causal attention never sees the padding."""
-    width = max(len(row) for row in rows)
-    ids = [list(row) + [pad_id] * (width - len(row)) for row in rows]
-    mask = [[1] * len(row) + [0] * (width - len(row)) for row in rows]
-    return ids, mask
-
-
-def split_continuation(prompt_ids: Sequence[int], full_ids: Sequence[int]) -> list[int] | None:
-    """The continuation's tokens: ``full_ids`` minus the prompt's tokens, or None when the full text's
-    tokenization does not start with the prompt's (a merge across the boundary)."""
-    if len(full_ids) < len(prompt_ids) or list(full_ids[: len(prompt_ids)]) != list(prompt_ids):
-        return None
-    return list(full_ids[len(prompt_ids) :])
-
-
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[list[list[int]], list[list[int]]]:
-    """Left-pad token rows to one length: (input_ids, attention_mask)."""
-    width = max(len(row) for row in rows)
-    ids = [[pad_id] * (width - len(row)) + list(row) for row in rows]
-    mask = [[0] * (width - len(row)) + [1] * len(row) for row in rows]
-    return ids, mask
-
-
-class _SeededGumbelNoise:
-    """Logits processor adding per-row Gumbel noise from per-row generators (seeded sampling)."""
-
-    def __init__(self, seeds: Sequence[int]) -> None:
-        import torch
-
-        self._generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        import torch
-
-        vocab = scores.shape[-1]
-        uniform = torch.stack([torch.rand(vocab, generator=g, dtype=torch.float64) for g in self._generators])
-        uniform = uniform.clamp_(min=1e-300, max=1.0 - 1e-16)
-        gumbel = -torch.log(-torch.log(uniform))
-        return scores + gumbel.to(device=scores.device, dtype=scores.dtype)
 
 
 class HFBackend:
@@ -189,9 +92,9 @@ class HFBackend:
     ) -> None:
         self.model_dir = Path(model_dir)
         self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
-        _require_file(self.model_dir, "config.json", "model")
+        require_file(self.model_dir, "config.json", "model")
         if self.adapter_dir is not None:
-            _require_file(self.adapter_dir, "adapter_config.json", "adapter")
+            require_file(self.adapter_dir, "adapter_config.json", "adapter")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if dtype not in DTYPE_CHOICES:
@@ -258,9 +161,9 @@ class HFBackend:
 
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        tokenizer = _load_tokenizer(self.model_dir)
+        tokenizer = load_tokenizer(self.model_dir)
         dtype = getattr(torch, self.resolved_dtype())
-        model = _load_model(self.model_dir, self.adapter_dir, dtype, self.resolved_device(), self.device_map)
+        model = load_model(self.model_dir, self.adapter_dir, dtype, self.resolved_device(), self.device_map)
         self._eos_ids = eos_token_ids(model.generation_config.eos_token_id, tokenizer.eos_token_id)
         if not self._eos_ids:
             raise BackendError(f"{self.model_dir}: no EOS token in the tokenizer or generation config")
@@ -339,7 +242,7 @@ class HFBackend:
             return []
         self.load()
         tokenizer = self._tokenizer
-        rows = []
+        rows: list[tuple[list[int], list[int]]] = []
         for conversation, continuation in requests:
             prompt_text = tokenizer.apply_chat_template(
                 self._with_system(conversation), add_generation_prompt=True, tokenize=False
@@ -352,9 +255,9 @@ class HFBackend:
         # (e.g. " True" and " False" after one prompt), as lm-evaluation-harness groups them.
         groups: dict[tuple[int, ...], list[int]] = {}
         results: dict[int, ContinuationScore] = {}
-        for index, (prompt, continuation) in enumerate(rows):
-            if continuation:
-                groups.setdefault(tuple(prompt + continuation[:-1]), []).append(index)
+        for index, (prompt_ids, continuation_ids) in enumerate(rows):
+            if continuation_ids:
+                groups.setdefault(tuple(prompt_ids + continuation_ids[:-1]), []).append(index)
             else:
                 results[index] = ContinuationScore(logprob=0.0, n_tokens=0)
         keys = list(groups)
@@ -472,8 +375,8 @@ class HFBackend:
             output = self._model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                generation_config=self._generation_config(params),
-                logits_processor=_sampling_processors(params, seeds),
+                generation_config=generation_config(params, self._eos_ids, self._pad_id),
+                logits_processor=sampling_processors(params, seeds),
             )
         sequences = output.sequences if params.logprobs else output
         new_tokens = sequences[:, input_ids.shape[1] :].tolist()
@@ -484,17 +387,6 @@ class HFBackend:
                     output.logits, row, new_tokens[row][: completion.n_tokens], params.logprobs
                 )
         return completions
-
-    def _generation_config(self, params: GenParams) -> Any:
-        from transformers import GenerationConfig
-
-        recording = {"output_logits": True, "return_dict_in_generate": True} if params.logprobs else {}
-        return GenerationConfig(
-            **{**_NEUTRAL_DECODING, **recording},
-            max_new_tokens=params.max_new_tokens,
-            eos_token_id=sorted(self._eos_ids),
-            pad_token_id=self._pad_id,
-        )
 
     def _completion(self, new_ids: list[int]) -> Completion:
         finished = cut_at_eos(new_ids, self._eos_ids)
@@ -512,86 +404,3 @@ class HFBackend:
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def token_steps(logits: Sequence[Any], row: int, token_ids: Sequence[int], k: int) -> list[TokenStep]:
-    """Per-step statistics of one batch row from ``generate``'s raw logits (one (batch, vocab) tensor per step).
-
-    Raw logits, before temperature or top-p, as Kumar 2024 (arXiv 2409.19476) reads them.
-    """
-    import torch
-
-    steps = []
-    for position, token in enumerate(token_ids):
-        logprobs = torch.log_softmax(logits[position][row].double(), dim=-1)
-        top = torch.topk(logprobs, k)
-        probs = logprobs.exp()
-        entropy = -torch.sum(torch.where(probs > 0, probs * logprobs, torch.zeros_like(probs)))
-        steps.append(
-            TokenStep(
-                token_id=int(token),
-                logprob=float(logprobs[token]),
-                entropy=float(entropy),
-                top_ids=[int(i) for i in top.indices],
-                top_logprobs=[float(v) for v in top.values],
-            )
-        )
-    return steps
-
-
-def _require_file(directory: Path, filename: str, what: str) -> None:
-    if not (directory / filename).is_file():
-        raise BackendError(f"{directory} is not a {what} directory (no {filename})")
-
-
-def _load_tokenizer(model_dir: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    if not tokenizer.chat_template:
-        raise BackendError(f"{model_dir}: the tokenizer has no chat template")
-    tokenizer.padding_side = "left"
-    return tokenizer
-
-
-def input_device(model: Any) -> torch.device:
-    """The device a model's input ids go to: its input embeddings'. With a ``device_map`` the layers
-    span several devices (accelerate's hooks move activations between them) and ``model.device``
-    names only the first parameter's."""
-    try:
-        return model.get_input_embeddings().weight.device
-    except (AttributeError, NotImplementedError):  # a model class without input embeddings to ask
-        return model.device
-
-
-def _load_model(
-    model_dir: Path, adapter_dir: Path | None, dtype: torch.dtype, device: str, device_map: str | None = None
-) -> Any:
-    from transformers import AutoModelForCausalLM
-
-    placement = {"device_map": device_map} if device_map is not None else {}
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True, **placement)
-    if device_map is None:  # a device_map has placed (and may have sharded) the weights already
-        model.to(device)
-    if adapter_dir is not None:
-        from peft import PeftModel
-
-        with warnings.catch_warnings():  # peft 0.21 calls a transformers 5.x API that warns on every load
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
-            model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
-    model.eval()
-    return model
-
-
-def _sampling_processors(params: GenParams, seeds: list[int] | None) -> Any:
-    """Temperature, top-p and seeded Gumbel noise; empty for greedy decoding."""
-    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
-
-    processors = LogitsProcessorList()
-    if params.greedy or seeds is None:
-        return processors
-    processors.append(TemperatureLogitsWarper(params.temperature))
-    if params.top_p < 1.0:
-        processors.append(TopPLogitsWarper(params.top_p))
-    processors.append(_SeededGumbelNoise(seeds))
-    return processors

@@ -23,20 +23,18 @@ own ``batched`` example and server slots do.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
-import math
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesafe._util.hashing import _cached_file_hash, sha256_obj
+from tunesafe._util.hashing import cached_file_hash, sha256_obj
 from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback, with_system_prompt
+from tunesafe.backends.batching import conversation_seed, length_sorted_batches, split_continuation
 from tunesafe.backends.chat_template import ChatTemplate
-from tunesafe.backends.hf import conversation_seed, length_sorted_batches, split_continuation
+from tunesafe.backends.llamacpp_runtime import LlamaCppRuntime
+from tunesafe.backends.llamacpp_sampling import choose_token, log_softmax, seeded_rng, token_step
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
 
 if TYPE_CHECKING:
@@ -49,12 +47,6 @@ logger = logging.getLogger(__name__)
 BACKEND_VERSION = 1
 """Bump when decoding semantics change: it is part of the fingerprint, so cached text is invalidated."""
 
-PROMPT_CHUNK = 512
-"""Tokens per ``llama_decode`` call while reading prompts (llama.cpp's default ``n_batch``)."""
-CTX_STEP = 256
-"""Per-sequence context sizes are rounded up to this many tokens (fewer context rebuilds)."""
-MIN_SHARED_PREFIX = 4
-"""A prefix all prompts of a batch share is read once when it is at least this many tokens."""
 PROMPT_LOGITS_BYTES = 128 * 2**20
 """The next-token logits of the prompts generation last read are kept up to this size (about 200
 prompts of a 150k-token vocabulary), so scoring a one-token reply to one of them reads it no more."""
@@ -110,12 +102,14 @@ class LlamaCppBackend:
         self.name = name or f"llamacpp:{self.gguf_path.stem}{adapter}"
         self._template: ChatTemplate | None = None
         self._fingerprint: str | None = None
-        self._model: Any = None
-        self._vocab: Any = None
-        self._ctx: Any = None
-        self._ctx_per_seq = 0
-        self._lora: Any = None
-        self._n_vocab = 0
+        self.runtime = LlamaCppRuntime(
+            self.gguf_path,
+            self.lora_path,
+            batch_size=batch_size,
+            threads=threads,
+            flash_attn=flash_attn,
+            name=self.name,
+        )
         self._prompt_logits: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
 
     @classmethod
@@ -144,12 +138,12 @@ class LlamaCppBackend:
         if self._fingerprint is None:
             adapter = None
             if self.lora_path is not None:
-                adapter = self.adapter_identity or _cached_file_hash(self.lora_path)
+                adapter = self.adapter_identity or cached_file_hash(self.lora_path)
             self._fingerprint = sha256_obj(
                 {
                     "backend": "llamacpp",
                     "version": BACKEND_VERSION,
-                    "gguf": _cached_file_hash(self.gguf_path),
+                    "gguf": cached_file_hash(self.gguf_path),
                     "adapter": adapter,
                     "system_prompt": self.system_prompt,
                     "flash_attn": self.flash_attn,
@@ -180,84 +174,17 @@ class LlamaCppBackend:
 
     def load(self) -> None:
         """Load the model (and adapter) now; idempotent."""
-        if self._model is not None:
-            return
-        llama_cpp = _llama_cpp()
-        params = llama_cpp.llama_model_default_params()
-        model = llama_cpp.llama_model_load_from_file(str(self.gguf_path).encode("utf-8"), params)
-        if not model:
-            raise BackendError(f"{self.gguf_path}: llama.cpp could not load the model")
-        self._model = model
-        self._vocab = llama_cpp.llama_model_get_vocab(model)
-        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
-        if self.lora_path is not None:
-            lora = llama_cpp.llama_adapter_lora_init(model, str(self.lora_path).encode("utf-8"))
-            if not lora:
-                self.close()
-                raise BackendError(f"{self.lora_path}: llama.cpp could not load this LoRA for {self.gguf_path.name}")
-            self._lora = lora
-        logger.debug("loaded %s (%d-token vocabulary)", self.name, self._n_vocab)
-
-    def _context(self, per_seq: int) -> Any:
-        """A context for ``batch_size`` sequences of up to ``per_seq`` tokens each (rebuilt when too small)."""
-        per_seq = max(CTX_STEP, math.ceil(per_seq / CTX_STEP) * CTX_STEP)
-        if self._ctx is not None and per_seq <= self._ctx_per_seq:
-            return self._ctx
-        llama_cpp = _llama_cpp()
-        self._free_context()
-        params = llama_cpp.llama_context_default_params()
-        params.n_seq_max = self.batch_size
-        params.n_ctx = per_seq * self.batch_size
-        params.n_batch = PROMPT_CHUNK
-        params.n_ubatch = PROMPT_CHUNK
-        params.kv_unified = False  # one KV stream per sequence: 4-5x faster here than a shared one
-        params.no_perf = True
-        params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        params.n_threads = params.n_threads_batch = self.threads or _available_cores()
-        ctx = llama_cpp.llama_init_from_model(self._model, params)
-        if not ctx:
-            raise BackendError(f"{self.name}: llama.cpp could not create a context of {params.n_ctx} tokens")
-        self._ctx, self._ctx_per_seq = ctx, per_seq
-        self._use_adapter(True)
-        return ctx
-
-    def _use_adapter(self, on: bool) -> None:
-        """Switch the LoRA adapter on or off on the current context (the weights stay loaded)."""
-        if self._lora is None or self._ctx is None:
-            return
-        llama_cpp = _llama_cpp()
-        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._lora)
-        scales = (ctypes.c_float * 1)(1.0)
-        status = llama_cpp.llama_set_adapters_lora(self._ctx, adapters if on else None, 1 if on else 0, scales)
-        if status != 0:
-            raise BackendError(f"{self.name}: llama.cpp could not switch the adapter {self.lora_path}")
+        self.runtime.load()
 
     # -- tokens -----------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text``, special tokens parsed, no BOS added (the template writes its own)."""
-        self.load()
-        llama_cpp = _llama_cpp()
-        data = text.encode("utf-8")
-        capacity = len(data) + 8
-        buffer = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, False, True)
-        if n < 0:
-            raise BackendError(f"{self.name}: tokenization needs {-n} tokens, more than {capacity}")
-        return list(buffer[:n])
+        return self.runtime.tokenize(text)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         """The text of ``tokens`` with control tokens left out (``skip_special_tokens``)."""
-        llama_cpp = _llama_cpp()
-        pieces = bytearray()
-        buffer = ctypes.create_string_buffer(256)
-        for token in tokens:
-            n = llama_cpp.llama_token_to_piece(self._vocab, int(token), buffer, 256, 0, False)
-            if n > 0:
-                pieces += buffer.raw[:n]
-        return pieces.decode("utf-8", errors="replace")
+        return self.runtime.detokenize(tokens)
 
     def encode(self, conversations: Sequence[Conversation]) -> list[list[int]]:
         """Each conversation rendered by the GGUF's chat template (with generation prompt), tokenized."""
@@ -281,7 +208,9 @@ class LlamaCppBackend:
         encoded = self.encode(conversations)
         results: dict[int, Completion] = {}
         for group in length_sorted_batches([len(ids) for ids in encoded], self.batch_size):
-            rngs = None if params.greedy else [_rng(conversation_seed(params.seed, conversations[i])) for i in group]
+            rngs = (
+                None if params.greedy else [seeded_rng(conversation_seed(params.seed, conversations[i])) for i in group]
+            )
             completions = self._decode_group([encoded[i] for i in group], params, rngs)
             results.update(zip(group, completions, strict=True))
             if progress is not None:
@@ -289,24 +218,23 @@ class LlamaCppBackend:
         return [results[i] for i in range(len(conversations))]
 
     def _decode_group(self, rows: list[list[int]], params: GenParams, rngs: list[Any] | None) -> list[Completion]:
-        llama_cpp = _llama_cpp()
+        runtime = self.runtime
         if any(not row for row in rows):
             raise BackendError(f"{self.name}: the chat template rendered an empty prompt")
-        ctx = self._context(max(len(row) for row in rows) + params.max_new_tokens)
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        ctx = runtime.fresh_context(max(len(row) for row in rows) + params.max_new_tokens)
         generated: list[list[int]] = [[] for _ in rows]
         steps: list[list[TokenStep]] = [[] for _ in rows]
         done = [False] * len(rows)
 
         def pick(seq: int, logits: np.ndarray) -> None:
-            token = _choose(logits, params, rngs[seq] if rngs is not None else None)
+            token = choose_token(logits, params, rngs[seq] if rngs is not None else None)
             generated[seq].append(token)
             if params.logprobs:
-                steps[seq].append(_token_step(logits, token, params.logprobs))
-            if llama_cpp.llama_vocab_is_eog(self._vocab, token) or len(generated[seq]) >= params.max_new_tokens:
+                steps[seq].append(token_step(logits, token, params.logprobs))
+            if runtime.is_end_of_generation(token) or len(generated[seq]) >= params.max_new_tokens:
                 done[seq] = True
 
-        for seq, _pos, logits in self._prefill(ctx, rows, [len(row) - 1 for row in rows]):
+        for seq, _pos, logits in runtime.prefill(ctx, rows, [len(row) - 1 for row in rows]):
             self._remember_prompt(rows[seq], logits)
             pick(seq, logits)
         # one new token per unfinished sequence per step
@@ -316,7 +244,7 @@ class LlamaCppBackend:
                 for seq in range(len(rows))
                 if not done[seq]
             ]
-            for seq, _pos, logits in self._decode_entries(ctx, entries):
+            for seq, _pos, logits in runtime.decode_entries(ctx, entries):
                 pick(seq, logits)
         return [self._completion(generated[seq], steps[seq] if params.logprobs else None) for seq in range(len(rows))]
 
@@ -329,61 +257,8 @@ class LlamaCppBackend:
         while len(self._prompt_logits) * logits.nbytes > PROMPT_LOGITS_BYTES:
             self._prompt_logits.popitem(last=False)
 
-    def _prefill(self, ctx: Any, rows: list[list[int]], first: list[int]) -> list[tuple[int, int, np.ndarray]]:
-        """Read each row into its own sequence (row ``i`` is sequence ``i``); logits at positions from ``first[i]`` on.
-
-        The prefix every row shares (the chat template's system turn, typically) is decoded once and
-        its KV stream copied to the other sequences. Then each row's rest is decoded alone: llama.cpp
-        splits a batch that mixes KV streams into small pieces, which reads prompts several times slower.
-        """
-        llama_cpp = _llama_cpp()
-        shared = min(_common_prefix(rows), min(first)) if len(rows) > 1 else 0
-        out: list[tuple[int, int, np.ndarray]] = []
-        if shared >= MIN_SHARED_PREFIX:
-            self._decode_entries(ctx, [(0, pos, token, False) for pos, token in enumerate(rows[0][:shared])])
-            memory = llama_cpp.llama_get_memory(ctx)
-            for seq in range(1, len(rows)):
-                llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
-        else:
-            shared = 0
-        for seq, row in enumerate(rows):
-            entries = [(seq, pos, row[pos], pos >= first[seq]) for pos in range(shared, len(row))]
-            out.extend(self._decode_entries(ctx, entries))
-        return out
-
-    def _decode_entries(
-        self, ctx: Any, entries: Sequence[tuple[int, int, int, bool]]
-    ) -> list[tuple[int, int, np.ndarray]]:
-        """Decode ``(seq, position, token, want_logits)`` entries in chunks; ``(seq, position, logits)`` wanted."""
-        import numpy as np
-
-        llama_cpp = _llama_cpp()
-        out: list[tuple[int, int, np.ndarray]] = []
-        batch = llama_cpp.llama_batch_init(PROMPT_CHUNK, 0, 1)
-        try:
-            for start in range(0, len(entries), PROMPT_CHUNK):
-                chunk = entries[start : start + PROMPT_CHUNK]
-                for i, (seq, pos, token, want) in enumerate(chunk):
-                    batch.token[i] = token
-                    batch.pos[i] = pos
-                    batch.n_seq_id[i] = 1
-                    batch.seq_id[i][0] = seq
-                    batch.logits[i] = want
-                batch.n_tokens = len(chunk)
-                status = llama_cpp.llama_decode(ctx, batch)
-                if status != 0:
-                    raise BackendError(f"{self.name}: llama_decode failed (status {status})")
-                for i, (seq, pos, _token, want) in enumerate(chunk):
-                    if want:
-                        pointer = llama_cpp.llama_get_logits_ith(ctx, i)
-                        out.append((seq, pos, np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()))
-        finally:
-            llama_cpp.llama_batch_free(batch)
-        return out
-
     def _completion(self, tokens: list[int], steps: list[TokenStep] | None) -> Completion:
-        llama_cpp = _llama_cpp()
-        stopped = bool(tokens) and llama_cpp.llama_vocab_is_eog(self._vocab, tokens[-1])
+        stopped = bool(tokens) and self.runtime.is_end_of_generation(tokens[-1])
         text_tokens = tokens[:-1] if stopped else tokens
         return Completion(
             text=self.detokenize(text_tokens).strip(),
@@ -411,7 +286,7 @@ class LlamaCppBackend:
         for index, (prompt, continuation) in enumerate(rows):
             read = self._prompt_logits.get(tuple(prompt)) if len(continuation) == 1 else None
             if read is not None:  # generation already read this prompt
-                scores[index] = ContinuationScore(logprob=float(_log_softmax(read)[continuation[0]]), n_tokens=1)
+                scores[index] = ContinuationScore(logprob=float(log_softmax(read)[continuation[0]]), n_tokens=1)
             elif continuation:
                 groups.setdefault(tuple(prompt + continuation[:-1]), []).append(index)
             else:
@@ -439,13 +314,12 @@ class LlamaCppBackend:
         groups: dict[tuple[int, ...], list[int]],
         rows: list[tuple[list[int], list[int]]],
     ) -> dict[int, ContinuationScore]:
-        llama_cpp = _llama_cpp()
-        ctx = self._context(max(len(key) for key in keys) + 1)
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        ctx = self.runtime.fresh_context(max(len(key) for key in keys) + 1)
         # logits at position t predict token t + 1: wanted from the shortest member prompt's last token on
         first = [min(len(rows[i][0]) for i in groups[key]) - 1 for key in keys]
         logprobs = {
-            (seq, pos): _log_softmax(logits) for seq, pos, logits in self._prefill(ctx, [list(k) for k in keys], first)
+            (seq, pos): log_softmax(logits)
+            for seq, pos, logits in self.runtime.prefill(ctx, [list(k) for k in keys], first)
         }
         scores = {}
         for seq, key in enumerate(keys):
@@ -474,14 +348,12 @@ class LlamaCppBackend:
         results: list[Any] = []
         for start in range(0, len(rows), self.batch_size):
             group = rows[start : start + self.batch_size]
-            ctx = self._context(max(len(full) for _, full in group) + 1)
-            llama_cpp = _llama_cpp()
-            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
-            self._use_adapter(use_adapter)
+            ctx = self.runtime.fresh_context(max(len(full) for _, full in group) + 1)
+            self.runtime.use_adapter(use_adapter)
             try:
-                picked = self._prefill(ctx, [full for _, full in group], [first for first, _ in group])
+                picked = self.runtime.prefill(ctx, [full for _, full in group], [first for first, _ in group])
             finally:
-                self._use_adapter(True)
+                self.runtime.use_adapter(True)
             for seq in range(len(group)):
                 rows_of_seq = [logits for s, _pos, logits in picked if s == seq]
                 results.append(torch.from_numpy(np.stack(rows_of_seq)))
@@ -489,109 +361,7 @@ class LlamaCppBackend:
 
     # -- cleanup ----------------------------------------------------------------------------
 
-    def _free_context(self) -> None:
-        if self._ctx is not None:
-            _llama_cpp().llama_free(self._ctx)
-            self._ctx, self._ctx_per_seq = None, 0
-
     def close(self) -> None:
         """Free the context, the adapter and the model (a later call reloads)."""
-        if self._model is None:
-            return
-        llama_cpp = _llama_cpp()
-        self._free_context()
         self._prompt_logits.clear()
-        if self._lora is not None:
-            llama_cpp.llama_adapter_lora_free(self._lora)
-            self._lora = None
-        llama_cpp.llama_model_free(self._model)
-        self._model = self._vocab = None
-
-    def __del__(self) -> None:  # the C objects are freed even when close() is forgotten
-        with contextlib.suppress(Exception):  # at interpreter shutdown the library may be gone
-            self.close()
-
-
-def _llama_cpp() -> Any:
-    """``llama_cpp.llama_cpp`` (the C API), with llama.cpp's own logging quiet; a clear error without it."""
-    try:
-        import llama_cpp
-    except ImportError:
-        raise BackendError(
-            "backend llamacpp needs llama-cpp-python: pip install 'tunesafe[llamacpp]' (built from source, ~5 min)"
-        ) from None
-    if not getattr(_llama_cpp, "_initialised", False):
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-        llama_cpp.llama_backend_init()
-        _llama_cpp._initialised = True  # type: ignore[attr-defined]
-    return llama_cpp.llama_cpp
-
-
-def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
-    """Length of the token prefix every row shares."""
-    shortest = min(len(row) for row in rows)
-    for position in range(shortest):
-        token = rows[0][position]
-        if any(row[position] != token for row in rows):
-            return position
-    return shortest
-
-
-def _available_cores() -> int:
-    """Cores this process may run on (llama.cpp's own default of 4 threads oversubscribes 2 cores)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _rng(seed: int) -> Any:
-    import numpy as np
-
-    return np.random.default_rng(seed)
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    values = logits.astype(np.float64)
-    shifted = values - values.max()
-    result: np.ndarray = shifted - np.log(np.exp(shifted).sum())
-    return result
-
-
-def _choose(logits: np.ndarray, params: GenParams, rng: Any) -> int:
-    """Greedy argmax, or a Gumbel-max draw from temperature-scaled, top-p-filtered logits."""
-    import numpy as np
-
-    if params.greedy or rng is None:
-        return int(np.argmax(logits))
-    scaled = logits.astype(np.float64) / params.temperature
-    if params.top_p < 1.0:
-        order = np.argsort(-scaled)
-        probs = np.exp(scaled[order] - scaled[order[0]])
-        probs /= probs.sum()
-        # keep the smallest prefix whose mass reaches top_p (the first token always stays)
-        keep = np.cumsum(probs) - probs < params.top_p
-        mask = np.full(scaled.shape, -np.inf)
-        mask[order[keep]] = 0.0
-        scaled = scaled + mask
-    return int(np.argmax(scaled + rng.gumbel(size=scaled.shape)))
-
-
-def _token_step(logits: np.ndarray, token: int, k: int) -> TokenStep:
-    """The chosen token's log-probability, the full distribution's entropy and the top-k, from raw logits."""
-    import numpy as np
-
-    logprobs = _log_softmax(logits)
-    probs = np.exp(logprobs)
-    entropy = float(-np.sum(np.where(probs > 0, probs * logprobs, 0.0)))
-    top = np.argpartition(-logprobs, k)[:k]
-    top = top[np.argsort(-logprobs[top], kind="stable")]
-    return TokenStep(
-        token_id=int(token),
-        logprob=float(logprobs[token]),
-        entropy=entropy,
-        top_ids=[int(i) for i in top],
-        top_logprobs=[float(logprobs[i]) for i in top],
-    )
+        self.runtime.close()

@@ -24,20 +24,10 @@ as ``Authorization: Bearer``; it is never stored on the object, in its ``repr`` 
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import math
-import os
-import re
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from http.client import HTTPException
-from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.backends.base import (
@@ -47,7 +37,14 @@ from tunesafe.backends.base import (
     ProgressCallback,
     with_system_prompt,
 )
-from tunesafe.types import Completion, Conversation, GenParams, TokenStep
+from tunesafe.backends.http_client import HTTPStatusError, JSONClient
+from tunesafe.backends.openai_responses import (
+    check_alignment,
+    continuation_score,
+    parse_completion,
+    parse_scored_text,
+)
+from tunesafe.types import Completion, Conversation, GenParams
 
 if TYPE_CHECKING:
     from tunesafe.backends.chat_template import ChatTemplate
@@ -58,14 +55,8 @@ logger = logging.getLogger(__name__)
 BACKEND_VERSION = 1
 """Bump when the request built from a conversation changes: it is part of the fingerprint."""
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-MISSING_LOGPROB = -9999.0
-"""Stands for a log-probability a server gives as null or non-finite (OpenAI's own floor value)."""
 SERVED_FIELDS = ("id", "root", "parent", "meta")
 """The stable fields of a ``/models`` entry kept in the fingerprint (``created`` changes per request)."""
-_FINISH = {"stop": "stop", "eos": "stop", "eos_token": "stop", "stop_sequence": "stop", "length": "length"}
-_TOKEN_ID = re.compile(r"^token_id:(\d+)$")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _NO_MODELS_ROUTE = {404, 405, 501}  # a server without a /models route
 
 LOGLIK_METHODS = ("echo", "prompt_logprobs")
@@ -74,9 +65,6 @@ LOGLIK_METHODS = ("echo", "prompt_logprobs")
 PROBE_CONVERSATION: Conversation = [{"role": "user", "content": "Count from one to ten in words."}]
 PROBE_CONTINUATION = "One, two, three,"
 """The probe request: a continuation after which the next token is all but certain (not an end of turn)."""
-ALIGNMENT_TOLERANCE = 1e-3
-"""Greedy token's log-probability vs the largest listed one (nats): equal when the server's log-probabilities
-are aligned with their tokens."""
 # sampling settings that keep the probe's greedy token the raw argmax (llama.cpp's and vLLM's names)
 _NEUTRAL = {"temperature": 0.0, "top_p": 1.0, "repeat_penalty": 1.0, "repetition_penalty": 1.0}
 
@@ -135,9 +123,13 @@ class OpenAICompatBackend:
         self._fingerprint: str | None = None
         self._template: ChatTemplate | None = None
         self._loglik: dict[str, Any] | None = None  # the probe's finding, once probed
-        host = urlsplit(self.base_url).hostname or ""
-        # a local server is reached directly, whatever proxy the environment names
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if host in _LOOPBACK else None
+        self._http = JSONClient(
+            self.base_url,
+            api_key_env=api_key_env,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+        )
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> OpenAICompatBackend:
@@ -194,8 +186,8 @@ class OpenAICompatBackend:
 
     def _served_entry(self) -> dict[str, Any] | None:
         try:
-            listing = self._request("/models", None)
-        except _HTTPStatusError as err:
+            listing = self._http.request("/models", None)
+        except HTTPStatusError as err:
             if err.code not in _NO_MODELS_ROUTE:  # e.g. 401: a wrong key would change the fingerprint once fixed
                 raise BackendError(f"{self.base_url}/models answered HTTP {err}") from None
             logger.warning("%s/models answered HTTP %s; the fingerprint uses the model name only", self.base_url, err)
@@ -262,8 +254,8 @@ class OpenAICompatBackend:
     def _complete(self, body: dict[str, Any], params: GenParams) -> Completion:
         url = f"{self.base_url}/chat/completions"
         try:
-            data = self._request("/chat/completions", body)
-        except _HTTPStatusError as err:
+            data = self._http.request("/chat/completions", body)
+        except HTTPStatusError as err:
             raise BackendError(f"{url} answered HTTP {err}") from None
         try:
             return parse_completion(data, want_logprobs=params.logprobs is not None)
@@ -405,8 +397,8 @@ class OpenAICompatBackend:
     def _score(self, method: str, text: str, continuation: str) -> ContinuationScore:
         url = f"{self.base_url}/completions"
         try:
-            data = self._request("/completions", self._score_body(method, text))
-        except _HTTPStatusError as err:
+            data = self._http.request("/completions", self._score_body(method, text))
+        except HTTPStatusError as err:
             raise BackendError(f"{url} answered HTTP {err}") from None
         try:
             return continuation_score(parse_scored_text(data, method, text), continuation)
@@ -419,8 +411,8 @@ class OpenAICompatBackend:
         failures: list[str] = []
         for method in LOGLIK_METHODS:
             try:
-                data = self._request("/completions", self._score_body(method, text))
-            except _HTTPStatusError as err:
+                data = self._http.request("/completions", self._score_body(method, text))
+            except HTTPStatusError as err:
                 failures.append(f"{method}: HTTP {err}")
                 continue
             try:
@@ -440,266 +432,3 @@ class OpenAICompatBackend:
         reason = "; ".join(failures)
         logger.warning("%s cannot score text, log-likelihoods are unavailable (%s)", self.base_url, reason)
         return {"method": None, "reason": f"{self.base_url}/completions: {reason}"}
-
-    # -- HTTP -------------------------------------------------------------------------------
-
-    def _request(self, path: str, body: dict[str, Any] | None) -> Any:
-        """GET (no body) or POST JSON, with retries; raises ``BackendError`` (no traceback chain) when it fails."""
-        url = f"{self.base_url}{path}"
-        headers = {"Accept": "application/json"}
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
-            try:
-                with self._open(request) as response:
-                    payload = response.read()
-            except urllib.error.HTTPError as err:
-                detail = _short(err.read())
-                if err.code in RETRYABLE_STATUS and not last:
-                    self._sleep(attempt, err.headers.get("Retry-After") if err.headers else None)
-                    continue
-                raise _HTTPStatusError(err.code, detail) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, HTTPException, OSError) as err:
-                if not last:
-                    self._sleep(attempt, None)
-                    continue
-                reason = getattr(err, "reason", err)
-                raise BackendError(f"cannot reach {url}: {reason} (after {self.max_retries + 1} attempt(s))") from None
-            try:
-                return json.loads(payload)
-            except ValueError:
-                raise BackendError(f"{url} answered something that is not JSON: {_short(payload)!r}") from None
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def _open(self, request: urllib.request.Request) -> Any:
-        if self._opener is not None:
-            return self._opener.open(request, timeout=self.timeout_s)
-        return urllib.request.urlopen(request, timeout=self.timeout_s)
-
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        delay = min(self.backoff_s * (2**attempt), 30.0)
-        if retry_after is not None:
-            with contextlib.suppress(ValueError):
-                delay = min(max(float(retry_after), 0.0), 60.0)
-        time.sleep(delay)
-
-
-class _HTTPStatusError(Exception):
-    """A non-retryable (or still failing) HTTP status; the message is ``"<code>: <server's words>"``."""
-
-    def __init__(self, code: int, detail: str) -> None:
-        super().__init__(f"{code}: {detail}" if detail else str(code))
-        self.code = code
-
-
-def _short(payload: bytes, limit: int = 300) -> str:
-    text = payload.decode("utf-8", errors="replace").strip().replace("\n", " ")
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def parse_completion(data: dict[str, Any], *, want_logprobs: bool) -> Completion:
-    """A ``Completion`` from a Chat Completions response (first choice).
-
-    ``finish_reason``: ``stop`` (also TGI's ``eos_token`` / ``stop_sequence``) or ``length``; other
-    reasons pass through. ``n_tokens``: ``usage.completion_tokens``, else the number of steps.
-
-    Raises:
-        ValueError: logprobs were asked for and the response carries none.
-    """
-    choice = data["choices"][0]
-    message = choice.get("message") or {}
-    text = message.get("content") or ""
-    reason = choice.get("finish_reason")
-    finish = _FINISH.get(reason, reason) if reason is not None else None
-    steps = None
-    if want_logprobs:
-        content = (choice.get("logprobs") or {}).get("content")
-        if content is None:
-            raise ValueError("no logprobs.content in the response (does the server support logprobs?)")
-        steps = [token_step(entry) for entry in content]
-    usage = data.get("usage") or {}
-    n_tokens = usage.get("completion_tokens")
-    if n_tokens is None and steps is not None:
-        n_tokens = len(steps)
-    return Completion(text=text, finish_reason=finish, n_tokens=n_tokens, steps=steps)
-
-
-def token_step(entry: dict[str, Any]) -> TokenStep:
-    """One ``logprobs.content`` entry as a ``TokenStep`` (ids -1 unless spelled ``token_id:<n>``)."""
-    chosen = _logprob(entry.get("logprob"))
-    tops = entry.get("top_logprobs") or [{"token": entry.get("token", ""), "logprob": chosen}]
-    top_logprobs = [_logprob(top.get("logprob")) for top in tops]
-    return TokenStep(
-        token_id=token_id(entry.get("token")),
-        logprob=chosen,
-        entropy=entropy_lower_bound(top_logprobs),
-        top_ids=[token_id(top.get("token")) for top in tops],
-        top_logprobs=top_logprobs,
-    )
-
-
-def token_id(token: Any) -> int:
-    """The id in a ``token_id:<n>`` token string (vLLM ``--return-tokens-as-token-ids``), else -1 (unknown)."""
-    match = _TOKEN_ID.match(token) if isinstance(token, str) else None
-    return int(match.group(1)) if match else -1
-
-
-def entropy_lower_bound(top_logprobs: Sequence[float]) -> float:
-    """A lower bound (nats) of the full next-token entropy from its top-k natural-log probabilities.
-
-    ``sum(-p log p)`` over the listed tokens, plus the unlisted mass ``r = 1 - sum(p)`` times
-    ``-log p_min``: every unlisted token is at most as likely as the least likely listed one, so
-    each contributes ``-p log p >= -p log p_min``. Exact when the listed tokens hold all the mass.
-    """
-    if not top_logprobs:
-        return 0.0
-    probs = [math.exp(lp) for lp in top_logprobs]
-    listed = -sum(p * lp for p, lp in zip(probs, top_logprobs, strict=True) if p > 0.0)
-    rest = max(0.0, 1.0 - sum(probs))
-    return listed + rest * -min(top_logprobs)
-
-
-class ScoredText(NamedTuple):
-    """Per-token log-probabilities of a scored text, as one server reported them.
-
-    ``offsets`` are the tokens' start positions in the server's own character coordinates (which may
-    leave out special tokens' text, as llama-cpp-python's do), ``end`` the scored text's end in them;
-    ``logprobs`` are None where the server gives none (the first token). ``generated`` holds the
-    ``(logprob, top_logprobs)`` of tokens generated after the text (for :func:`check_alignment`).
-    """
-
-    offsets: list[int]
-    logprobs: list[float | None]
-    end: int
-    generated: list[tuple[Any, Any]]
-
-
-def parse_scored_text(data: dict[str, Any], method: str, text: str) -> ScoredText:
-    """The per-token log-probabilities of ``text`` in a ``/completions`` response.
-
-    ``echo``: OpenAI's legacy ``logprobs`` (``tokens``, ``text_offset``, ``token_logprobs``) over the
-    echoed prompt and the generated tokens; the last ``usage.completion_tokens`` entries are the
-    generated ones. ``prompt_logprobs``: vLLM's per-position ``{token id: {logprob, rank,
-    decoded_token}}``; the prompt's own token is the one named by ``prompt_token_ids``, else the only
-    entry, else the one of largest rank (the prompt token is listed beside the top one when it is not it).
-
-    Raises:
-        ValueError: the response lacks what the method needs (the server does not support it).
-    """
-    choice = data["choices"][0]
-    if method == "echo":
-        return _parse_echo(data, choice, text)
-    if method == "prompt_logprobs":
-        return _parse_prompt_logprobs(choice)
-    raise ValueError(f"unknown log-likelihood method {method!r}")
-
-
-def _parse_echo(data: dict[str, Any], choice: dict[str, Any], text: str) -> ScoredText:
-    echoed = choice.get("text")
-    if not isinstance(echoed, str) or not echoed.startswith(text):
-        raise ValueError("the response does not echo the prompt (echo unsupported)")
-    logprobs = choice.get("logprobs") or {}
-    tokens, offsets, values = logprobs.get("tokens"), logprobs.get("text_offset"), logprobs.get("token_logprobs")
-    if not tokens or offsets is None or values is None or not len(tokens) == len(offsets) == len(values):
-        raise ValueError("no per-token logprobs of the prompt (tokens, text_offset, token_logprobs)")
-    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
-    n_generated = (data.get("usage") or {}).get("completion_tokens")
-    if not isinstance(n_generated, int):
-        n_generated = 1 if len(echoed) > len(text) else 0
-    n = len(tokens) - n_generated
-    if n < 2 or offsets[0] != 0:
-        raise ValueError(f"{len(tokens)} logprob entries do not cover the prompt (echo unsupported)")
-    end = int(offsets[n]) if n_generated else int(offsets[n - 1]) + len(tokens[n - 1])
-    return ScoredText(
-        offsets=[int(o) for o in offsets[:n]],
-        logprobs=[None if v is None else _logprob(v) for v in values[:n]],
-        end=end,
-        generated=[(values[i], tops[i] if i < len(tops) else None) for i in range(n, len(tokens))],
-    )
-
-
-def _parse_prompt_logprobs(choice: dict[str, Any]) -> ScoredText:
-    positions = choice.get("prompt_logprobs")
-    if not isinstance(positions, list) or len(positions) < 2:
-        raise ValueError("no prompt_logprobs in the response (prompt_logprobs unsupported)")
-    ids = choice.get("prompt_token_ids")
-    offsets: list[int] = []
-    values: list[float | None] = []
-    at = 0
-    for index, position in enumerate(positions):
-        offsets.append(at)
-        if not position:
-            values.append(None)  # the first token: nothing before it
-            continue
-        wanted = str(ids[index]) if isinstance(ids, list) and index < len(ids) else None
-        if wanted is not None and wanted in position:
-            entry = position[wanted]
-        elif len(position) == 1:
-            entry = next(iter(position.values()))
-        else:
-            entry = max(position.values(), key=lambda e: e.get("rank") or 0)
-        values.append(_logprob(entry["logprob"]))
-        at += len(entry.get("decoded_token") or "")
-    return ScoredText(offsets=offsets, logprobs=values, end=at, generated=[])
-
-
-def check_alignment(scored: ScoredText) -> str:
-    """``"aligned"`` when the greedy generated token's log-probability is the largest listed at its
-    position (log-probabilities belong to their tokens), ``"unverified"`` when no token was generated.
-
-    Raises:
-        ValueError: the server lists log-probabilities against the wrong tokens.
-    """
-    if not scored.generated:
-        return "unverified"
-    value, top = scored.generated[0]
-    if value is None or not isinstance(top, dict) or not top:
-        return "unverified"
-    best = max(float(v) for v in top.values())
-    if abs(float(value) - best) > ALIGNMENT_TOLERANCE:
-        raise ValueError(
-            f"the greedy token's log-probability {float(value):.4f} is not the largest listed ({best:.4f}): the "
-            "server's echoed log-probabilities are shifted against their tokens (llama-cpp-python does this when "
-            "the prompt does not start with the model's BOS token)"
-        )
-    return "aligned"
-
-
-def continuation_score(scored: ScoredText, continuation: str) -> ContinuationScore:
-    """The log-likelihood of the last ``len(continuation)`` characters of a scored text.
-
-    Counted from the end, in the server's coordinates: the boundary is ``end - len(continuation)``,
-    and a token belongs to the continuation when it ends after the boundary (it holds at least one of
-    the continuation's characters). A token that straddles the boundary (it starts in the prompt and
-    ends in the continuation) is counted with the continuation: its log-probability then covers a
-    little prompt text too, where ``HFBackend`` tokenizes the continuation on its own instead.
-    Chat templates end the prompt in a newline or a special token, which BPE tokenizers do not merge
-    with the text after it, so this is rare. A zero-width token at the boundary (a special token
-    ending the prompt) stays with the prompt.
-
-    Raises:
-        ValueError: the continuation has no tokens, or its first token has no log-probability.
-    """
-    boundary = scored.end - len(continuation)
-    if boundary <= 0:
-        raise ValueError(f"the scored text ({scored.end} characters) is not longer than the continuation")
-    ends = [*scored.offsets[1:], scored.end]
-    chosen = [i for i, end in enumerate(ends) if end > boundary]
-    values = [scored.logprobs[i] for i in chosen]
-    if not values or any(v is None for v in values):
-        raise ValueError("the continuation's tokens have no log-probabilities in the response")
-    return ContinuationScore(logprob=float(sum(v for v in values if v is not None)), n_tokens=len(chosen))
-
-
-def _logprob(value: Any) -> float:
-    if value is None:
-        return MISSING_LOGPROB
-    value = float(value)
-    return value if math.isfinite(value) else MISSING_LOGPROB

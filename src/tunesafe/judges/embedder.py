@@ -79,6 +79,7 @@ class Embedder:
         if max_length < 8:
             raise ValueError(f"max_length must be >= 8, got {max_length}")
         self._folder = Path(folder) if folder is not None else None
+        self._custom = folder is not None  # hashed by content; the bundled one by its pins, fetched or not
         self.batch_size = batch_size
         self.max_length = max_length
 
@@ -99,7 +100,7 @@ class Embedder:
         from tunesafe.assets import EMBEDDER_FILES
 
         files: Any = dict(EMBEDDER_FILES)
-        if self._folder is not None:
+        if self._custom and self._folder is not None:
             from tunesafe._util.hashing import fingerprint_dir
 
             files = fingerprint_dir(self._folder)

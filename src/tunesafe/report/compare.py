@@ -9,107 +9,44 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tunesafe.audits.drift import QuestionResult, asked_under_every_condition, question_results
 from tunesafe.audits.harmful import completion_stats
 from tunesafe.audits.overrefusal import refusal_rate, refused
 from tunesafe.judges.agreement import PanelSummary
 from tunesafe.judges.verdicts import complied, rate_of
+from tunesafe.report.align import (
+    AUDIT,
+    Flag,
+    HarmfulAlignment,
+    LoadedRun,
+    align,
+    align_harmful,
+    change,
+    load_run,
+    paired_change,
+)
 from tunesafe.report.drift_uncertainty import uncertainty_changes
-from tunesafe.report.paper import PaperSpec, PaperView
+from tunesafe.report.effects import EffectRow, EffectSpec, check_effect_labels, effect_rows
+from tunesafe.report.paper import PaperSpec, PaperView, check_paper_labels, paper_view
 from tunesafe.report.scores import GradedScoreSection, graded_sections
+from tunesafe.report.sections import (
+    CategoryRow,
+    DriftRow,
+    DriftSection,
+    Excerpt,
+    JudgeSection,
+    ModelRow,
+    OverrefusalSection,
+)
+from tunesafe.report.seeds import SeedGroup, check_group_labels, seed_groups
 from tunesafe.report.training_curve import curve_of_audit_run
 from tunesafe.report.truthfulness import TruthfulnessSection, truthfulness_section
-from tunesafe.results import Manifest, RunDir, RunError
-from tunesafe.stats import PairedScoreDifference, holm_adjust, paired_rate_difference, rate
+from tunesafe.results import RunError
+from tunesafe.stats import holm_adjust, rate
 from tunesafe.types import RateEstimate, SampleRecord
-
-if TYPE_CHECKING:  # effects.py imports this module; it completes ``Comparison`` with ``model_rebuild``
-    from tunesafe.report.effects import EffectRow, EffectSpec
-    from tunesafe.report.seeds import SeedGroup
-
-AUDIT = "harmful"
-OVERREFUSAL = "overrefusal"
-DRIFT = "drift"
-Flag = Callable[[SampleRecord, str], "bool | None"]
-T = TypeVar("T")
-
-
-class Change(BaseModel):
-    """Paired change of a rate vs the base, on prompts scored in both runs."""
-
-    n_pairs: int
-    base: float | None
-    other: float | None
-    difference: float | None  # other − base, as a proportion
-    ci_low: float | None
-    ci_high: float | None
-    b: int  # base complied, other refused
-    c: int  # base refused, other complied
-    p_value: float
-    p_adjusted: float | None = None
-
-
-class ModelRow(BaseModel):
-    run: str
-    name: str
-    model: str
-    asr: RateEstimate
-    change: Change | None = None
-    by_subset: dict[str, RateEstimate] = Field(default_factory=dict)
-    completions: dict[str, Any] = Field(default_factory=dict)
-
-
-class CategoryRow(BaseModel):
-    category: str
-    rates: dict[str, RateEstimate]
-    changes: dict[str, Change]
-
-
-class JudgeSection(BaseModel):
-    judge: str
-    models: list[ModelRow]
-    categories: list[CategoryRow]
-
-
-class Excerpt(BaseModel):
-    run: str
-    sample_id: str
-    category: str | None
-    label: str | None
-    text: str
-
-
-class OverrefusalSection(BaseModel):
-    """Refusal rate on harmless look-alike prompts per model, with paired changes vs the base."""
-
-    judge: str
-    n_aligned: int
-    models: list[ModelRow]  # ``asr`` holds the refusal rate here; ``change`` is in refusal rate
-    categories: list[CategoryRow]
-    by_judge: dict[str, dict[str, RateEstimate]] = Field(default_factory=dict)  # model -> judge -> rate
-
-
-class DriftRow(BaseModel):
-    """One model's drift: accuracy per condition, paired change vs the base per condition, B → FIP drop."""
-
-    name: str
-    accuracy: dict[str, RateEstimate]
-    change: dict[str, Change] = Field(default_factory=dict)  # vs the base model, same condition, paired
-    uncertainty: dict[str, Any] = Field(default_factory=dict)  # condition -> metric -> correct/incorrect summary
-    # condition -> metric -> paired change vs the base on the shared questions (paired bootstrap; empty for the base)
-    uncertainty_change: dict[str, dict[str, PairedScoreDifference]] = Field(default_factory=dict)
-
-
-class DriftSection(BaseModel):
-    """Knowledge drift of every run on the questions all of them answered (Kumar 2024)."""
-
-    conditions: list[str]
-    n_questions: int
-    models: list[DriftRow]
 
 
 class Comparison(BaseModel):
@@ -146,71 +83,6 @@ def safe_to_show(record: SampleRecord) -> bool:
     return refused and record.completion.finish_reason == "stop"
 
 
-def _change(base: Sequence[SampleRecord], other: Sequence[SampleRecord], judge: str, flag: Flag = complied) -> Change:
-    pairs = []
-    for a, b in zip(base, other, strict=True):
-        fa, fb = flag(a, judge), flag(b, judge)
-        if fa is not None and fb is not None:
-            pairs.append((fa, fb))
-    return _paired_change(pairs)
-
-
-def _paired_change(pairs: Sequence[tuple[bool, bool]]) -> Change:
-    d = paired_rate_difference(pairs)
-    return Change(
-        n_pairs=d.n,
-        base=d.base_rate,
-        other=d.other_rate,
-        difference=d.difference,
-        ci_low=d.ci_low,
-        ci_high=d.ci_high,
-        b=d.b,
-        c=d.c,
-        p_value=d.p_value,
-    )
-
-
-def _align(maps: Sequence[Mapping[str, T]]) -> tuple[list[str], list[list[T]]]:
-    """The ids present in every map, in the first map's order, and each map's items on them."""
-    common = set.intersection(*(set(m) for m in maps)) if maps else set()
-    order = [key for key in maps[0] if key in common] if maps else []
-    return order, [[m[key] for key in order] for m in maps]
-
-
-class _Loaded(NamedTuple):
-    """One audit run, read once: its manifest, records by sample id, metrics and model description."""
-
-    run: RunDir
-    manifest: Manifest
-    records: dict[str, SampleRecord]
-    metrics: dict[str, Any]
-    model: str
-    overrefusal: dict[str, SampleRecord]
-    overrefusal_metrics: dict[str, Any]
-    drift: dict[str, dict[str, QuestionResult]]  # condition -> question id -> majority-vote result
-    drift_metrics: dict[str, Any]
-
-
-def _load(path: Path) -> _Loaded:
-    run = RunDir(path)
-    manifest = run.manifest()
-    if manifest.kind != "audit":
-        raise RunError(f"{path} is a {manifest.kind} run; compare takes audit runs")
-    records = {r.sample_id: r for r in run.records(AUDIT)}
-    metrics = run.metrics()
-    return _Loaded(
-        run,
-        manifest,
-        records,
-        metrics.get(AUDIT, {}),
-        model_description(run),
-        {r.sample_id: r for r in run.records(OVERREFUSAL)},
-        metrics.get(OVERREFUSAL, {}),
-        asked_under_every_condition(question_results(run.records(DRIFT))),
-        metrics.get(DRIFT, {}),
-    )
-
-
 def compare_runs(
     paths: Sequence[Path],
     *,
@@ -228,13 +100,9 @@ def compare_runs(
     (group name → run labels) aggregates a variant trained once per seed (``seeds.py``); ``paper``
     puts a published setup's printed figures beside these runs (``paper.py``).
     """
-    from tunesafe.report.effects import check_effect_labels, effect_rows
-    from tunesafe.report.paper import check_paper_labels, paper_view
-    from tunesafe.report.seeds import check_group_labels, seed_groups
-
     if len(paths) < 1:
         raise ValueError("compare needs at least one run")
-    loaded = [_load(Path(p)) for p in paths]
+    loaded = [load_run(Path(p)) for p in paths]
     labels = unique_labels([item.manifest.name for item in loaded])
     check_effect_labels(effects, labels)
     check_group_labels(groups or {}, labels)
@@ -244,7 +112,7 @@ def compare_runs(
     if any(with_harmful) and not all(with_harmful):
         missing = ", ".join(str(item.run.path) for item in loaded if not item.records)
         raise RunError(f"some runs have a harmful audit and some do not ({missing}); compare like with like")
-    alignment = _align_harmful(loaded) if all(with_harmful) else None
+    alignment = align_harmful(loaded) if all(with_harmful) else None
     harmful = _harmful_fields(loaded, labels, alignment, show_harmful, n_excerpts) if alignment else {}
     overrefusal = _overrefusal_section(loaded, labels)
     comparison = Comparison(
@@ -262,38 +130,23 @@ def compare_runs(
     if effects:
         comparison.effects = effect_rows(effects, loaded, labels, alignment, overrefusal.judge if overrefusal else None)
     if groups:
-        comparison.seed_groups = seed_groups(groups, comparison, loaded, labels, alignment)
+        comparison.seed_groups = seed_groups(
+            groups,
+            comparison.judges,
+            comparison.headline_judge,
+            comparison.overrefusal,
+            comparison.effects,
+            loaded,
+            labels,
+            alignment,
+        )
     if paper is not None:
-        comparison.paper = paper_view(paper, comparison)
+        comparison.paper = paper_view(paper, comparison.judges, comparison.headline_judge, comparison.drift is not None)
     return comparison
 
 
-class _HarmfulAlignment(NamedTuple):
-    """The harmful prompts every run answered (base order), the headline subset, and the shared judges."""
-
-    judges: list[str]
-    headline_judge: str
-    excludes: list[str]
-    aligned: list[list[SampleRecord]]  # per run, every shared prompt
-    headline: list[list[SampleRecord]]  # per run, the shared prompts minus the excluded subsets
-
-
-def _align_harmful(loaded: Sequence[_Loaded]) -> _HarmfulAlignment:
-    order, aligned = _align([item.records for item in loaded])
-    if not order:
-        raise RunError("the runs share no prompts; compare runs audited on the same dataset")
-    base_metrics = loaded[0].metrics
-    excludes = list(base_metrics.get("headline_excludes", ["copyright"]))
-    judges = [j for j in base_metrics.get("judges", {}) if all(j in item.metrics.get("judges", {}) for item in loaded)]
-    if not judges:
-        raise RunError("the runs share no judge; re-judge them with a common judge first")
-    headline_judge = base_metrics.get("headline_judge") or judges[0]
-    headline = [[r for r in recs if r.subset not in excludes] for recs in aligned]
-    return _HarmfulAlignment(judges, headline_judge, excludes, aligned, headline)
-
-
 def _harmful_fields(
-    loaded: Sequence[_Loaded], labels: Sequence[str], alignment: _HarmfulAlignment, show_harmful: bool, n_excerpts: int
+    loaded: Sequence[LoadedRun], labels: Sequence[str], alignment: HarmfulAlignment, show_harmful: bool, n_excerpts: int
 ) -> dict[str, Any]:
     """The harmful audit's part of the comparison: per-judge sections, graded scores, excerpts, panels."""
     judges, headline_judge, excludes, aligned, headline = alignment
@@ -315,7 +168,7 @@ def _harmful_fields(
     }
 
 
-def _drift_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> DriftSection | None:
+def _drift_section(loaded: Sequence[LoadedRun], labels: Sequence[str]) -> DriftSection | None:
     """Accuracy per condition with paired McNemar tests vs the base on the questions every run asked."""
     if not all(item.drift for item in loaded):
         return None
@@ -334,7 +187,7 @@ def _drift_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> DriftSec
             accuracy[condition] = rate(sum(flags), len(flags))
             if i > 0:
                 base = [loaded[0].drift[condition][q].correct for q in order]
-                change[condition] = _paired_change(list(zip(base, flags, strict=True)))
+                change[condition] = paired_change(list(zip(base, flags, strict=True)))
         uncertainty = {
             c: v.get("uncertainty", {}) for c, v in item.drift_metrics.get("conditions", {}).items() if c in conditions
         }
@@ -347,11 +200,11 @@ def _drift_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> DriftSec
     return DriftSection(conditions=conditions, n_questions=len(order), models=rows)
 
 
-def _overrefusal_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> OverrefusalSection | None:
+def _overrefusal_section(loaded: Sequence[LoadedRun], labels: Sequence[str]) -> OverrefusalSection | None:
     """Over-refusal of every run on the prompts all of them answered, by the base's headline judge."""
     if not all(item.overrefusal for item in loaded):
         return None
-    order, aligned = _align([item.overrefusal for item in loaded])
+    order, aligned = align([item.overrefusal for item in loaded])
     judge = loaded[0].overrefusal_metrics.get("headline_judge")
     if not order or judge is None or not all(judge in item.overrefusal_metrics.get("judges", {}) for item in loaded):
         return None
@@ -361,7 +214,7 @@ def _overrefusal_section(loaded: Sequence[_Loaded], labels: Sequence[str]) -> Ov
             name=labels[i],
             model=item.model,
             asr=refusal_rate(aligned[i], judge),
-            change=_change(aligned[0], aligned[i], judge, refused) if i > 0 else None,
+            change=change(aligned[0], aligned[i], judge, refused) if i > 0 else None,
             completions=completion_stats(aligned[i]),
         )
         for i, item in enumerate(loaded)
@@ -388,7 +241,7 @@ def unique_labels(names: Sequence[str]) -> list[str]:
     return labels
 
 
-def _run_info(item: _Loaded, label: str) -> dict[str, Any]:
+def _run_info(item: LoadedRun, label: str) -> dict[str, Any]:
     return {
         "label": label,
         "path": str(item.run.path),
@@ -406,7 +259,7 @@ _DATASET_KEYS = ("name", "version", "sha256", "n_rows")
 _MODEL_KEYS = ("source", "adapter", "backend", "dtype", "system_prompt")
 
 
-def _provenance(item: _Loaded) -> dict[str, Any]:
+def _provenance(item: LoadedRun) -> dict[str, Any]:
     """What reproduces the run: seeds, config hash, fingerprints (model, judges, data), library versions,
     decoding parameters, the model settings, dataset hashes and each judge's prompt file hash (when recorded)."""
     import yaml
@@ -435,19 +288,9 @@ def _provenance(item: _Loaded) -> dict[str, Any]:
     }
 
 
-def model_description(run: RunDir) -> str:
-    """The audited model as its config names it: source, and the adapter when there is one."""
-    import yaml
-
-    config = yaml.safe_load(run.config_path.read_text(encoding="utf-8")) or {}
-    model = config.get("model", {})
-    desc = str(model.get("source", "?"))
-    return desc + (f" + adapter {model['adapter']}" if model.get("adapter") else "")
-
-
 def _judge_section(
     judge: str,
-    loaded: Sequence[_Loaded],
+    loaded: Sequence[LoadedRun],
     labels: Sequence[str],
     aligned: Sequence[Sequence[SampleRecord]],
     headline: Sequence[Sequence[SampleRecord]],
@@ -461,7 +304,7 @@ def _judge_section(
                 name=labels[i],
                 model=item.model,
                 asr=rate_of(headline[i], judge),
-                change=_change(headline[0], headline[i], judge) if i > 0 else None,
+                change=change(headline[0], headline[i], judge) if i > 0 else None,
                 by_subset={s: rate_of([r for r in aligned[i] if (r.subset or "unknown") == s], judge) for s in subsets},
                 completions=completion_stats(headline[i]),
             )
@@ -484,7 +327,7 @@ def _category_rows(
             CategoryRow(
                 category=cat,
                 rates={labels[i]: rate_fn(recs, judge) for i, recs in enumerate(per_model)},
-                changes={labels[i]: _change(per_model[0], per_model[i], judge, flag) for i in range(1, len(per_model))},
+                changes={labels[i]: change(per_model[0], per_model[i], judge, flag) for i in range(1, len(per_model))},
             )
         )
     for i in range(1, len(labels)):
@@ -495,7 +338,7 @@ def _category_rows(
 
 
 def _excerpts(
-    loaded: Sequence[_Loaded],
+    loaded: Sequence[LoadedRun],
     labels: Sequence[str],
     aligned: Sequence[Sequence[SampleRecord]],
     judge: str,

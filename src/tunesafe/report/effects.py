@@ -19,14 +19,12 @@ from pydantic import BaseModel, Field
 
 from tunesafe.audits import truthfulness as truthfulness_audit
 from tunesafe.audits.overrefusal import refused
-from tunesafe.report.compare import Change, Comparison, _align, _change, _paired_change
+from tunesafe.report.align import Change, HarmfulAlignment, LoadedRun, align, change, paired_change
 from tunesafe.report.scores import graded_changes
-from tunesafe.report.seeds import SeedGroup  # noqa: F401  (resolves ``Comparison.seed_groups`` below)
-from tunesafe.report.truthfulness import _affirmed
+from tunesafe.report.truthfulness import affirmed
 from tunesafe.stats import PairedScoreDifference, holm_adjust
 
 if TYPE_CHECKING:
-    from tunesafe.report.compare import _HarmfulAlignment, _Loaded
     from tunesafe.results import RunDir
 
 # what the variant is: a fine-tune, another model, the base under another prompt, or a mitigation of another variant
@@ -59,9 +57,6 @@ class EffectRow(BaseModel):
     graded: dict[str, PairedScoreDifference] = Field(default_factory=dict)
 
 
-Comparison.model_rebuild()  # ``Comparison.effects`` / ``seed_groups`` refer to ``EffectRow`` (above) and ``SeedGroup``
-
-
 def check_effect_labels(specs: Sequence[EffectSpec], labels: Sequence[str]) -> None:
     """Raise ``ValueError`` naming an unknown label (and the known ones) or a run compared with itself."""
     known = ", ".join(labels)
@@ -75,9 +70,9 @@ def check_effect_labels(specs: Sequence[EffectSpec], labels: Sequence[str]) -> N
 
 def effect_rows(
     specs: Sequence[EffectSpec],
-    loaded: Sequence[_Loaded],
+    loaded: Sequence[LoadedRun],
     labels: Sequence[str],
-    harmful: _HarmfulAlignment | None,
+    harmful: HarmfulAlignment | None,
     overrefusal_judge: str | None,
 ) -> list[EffectRow]:
     """One row per spec, from the runs ``compare_runs`` loaded (``labels`` in the same order).
@@ -92,7 +87,7 @@ def effect_rows(
     for spec in specs:
         ref, var = index[spec.reference], index[spec.variant]
         by_judge = (
-            {j: _change(harmful.headline[ref], harmful.headline[var], j) for j in harmful.judges} if harmful else {}
+            {j: change(harmful.headline[ref], harmful.headline[var], j) for j in harmful.judges} if harmful else {}
         )
         headline = by_judge.get(harmful.headline_judge) if harmful else None
         judge, over = _overrefusal_change(loaded[ref], loaded[var], overrefusal_judge)
@@ -112,26 +107,26 @@ def effect_rows(
             )
         )
     tested = [row.asr for row in rows if row.asr is not None]
-    for change, p in zip(tested, holm_adjust([c.p_value for c in tested]), strict=True):
-        change.p_adjusted = p
+    for tested_change, p in zip(tested, holm_adjust([c.p_value for c in tested]), strict=True):
+        tested_change.p_adjusted = p
     return rows
 
 
-def _overrefusal_change(ref: _Loaded, var: _Loaded, judge: str | None) -> tuple[str | None, Change | None]:
+def _overrefusal_change(ref: LoadedRun, var: LoadedRun, judge: str | None) -> tuple[str | None, Change | None]:
     judge = judge or ref.overrefusal_metrics.get("headline_judge")
     if judge is None or not all(judge in item.overrefusal_metrics.get("judges", {}) for item in (ref, var)):
         return None, None
-    order, (base, other) = _align([ref.overrefusal, var.overrefusal])
-    return (judge, _change(base, other, judge, refused)) if order else (None, None)
+    order, (base, other) = align([ref.overrefusal, var.overrefusal])
+    return (judge, change(base, other, judge, refused)) if order else (None, None)
 
 
-def _drift_changes(ref: _Loaded, var: _Loaded) -> dict[str, Change]:
+def _drift_changes(ref: LoadedRun, var: LoadedRun) -> dict[str, Change]:
     """Accuracy change per condition both runs asked, paired on the questions both asked under it."""
     out = {}
     for condition in [c for c in ref.drift if c in var.drift]:
-        order, (base, other) = _align([ref.drift[condition], var.drift[condition]])
+        order, (base, other) = align([ref.drift[condition], var.drift[condition]])
         if order:
-            out[condition] = _paired_change([(a.correct, b.correct) for a, b in zip(base, other, strict=True)])
+            out[condition] = paired_change([(a.correct, b.correct) for a, b in zip(base, other, strict=True)])
     return out
 
 
@@ -140,13 +135,13 @@ def _truthfulness_changes(ref: RunDir, var: RunDir) -> dict[str, Change]:
     name = truthfulness_audit.NAME
     ref_records = {r.sample_id: r for r in ref.records(name)}
     var_records = {r.sample_id: r for r in var.records(name)} if ref_records else {}
-    _, (base, other) = _align([ref_records, var_records])
+    _, (base, other) = align([ref_records, var_records])
     pairs: dict[str, list[tuple[bool, bool]]] = {}
     for a, b in zip(base, other, strict=True):
         if a.metadata.get(name, {}).get("statement") != "false":
             continue
-        pair = (_affirmed(a), _affirmed(b))
+        pair = (affirmed(a), affirmed(b))
         pairs.setdefault(a.condition or "plain", [])
         if pair[0] is not None and pair[1] is not None:
             pairs[a.condition or "plain"].append((pair[0], pair[1]))
-    return {condition: _paired_change(p) for condition, p in pairs.items()}
+    return {condition: paired_change(p) for condition, p in pairs.items()}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tunesafe.types import RateEstimate
 
 if TYPE_CHECKING:
-    from tunesafe.report.compare import Change
+    from tunesafe.report.align import Change
 
 
 def pct(value: float | None, digits: int = 1) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from tunesafe.report import plots
-from tunesafe.report.compare import Comparison, JudgeSection
+from tunesafe.report.compare import Comparison
 from tunesafe.report.markdown import (
     READING_NOTES,
     answers_lines,
@@ -33,6 +33,7 @@ from tunesafe.report.markdown import (
     seeds_section,
     summary_lines,
 )
+from tunesafe.report.sections import JudgeSection
 from tunesafe.report.training_curve import first_significant_rise, render_training_curve
 from tunesafe.report.truthfulness import render_truthfulness
 from tunesafe.types import RateEstimate

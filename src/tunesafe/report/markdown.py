@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesafe.report.compare import Change, Comparison, DriftSection, JudgeSection, OverrefusalSection
+from tunesafe.report.align import Change
+from tunesafe.report.compare import Comparison
 from tunesafe.report.drift_uncertainty import uncertainty_change_lines
 from tunesafe.report.effects import EffectRow
 from tunesafe.report.fmt import fmt_change, fmt_p, fmt_rate, p_phrase, pct
 from tunesafe.report.paper import PaperView
 from tunesafe.report.scores import GRADED_LABELS, GradedScoreRow, GradedScoreSection
+from tunesafe.report.sections import DriftSection, JudgeSection, OverrefusalSection
 from tunesafe.report.seeds import PooledChange, Spread
 from tunesafe.report.training_curve import render_training_curve
 from tunesafe.report.truthfulness import render_truthfulness

@@ -17,6 +17,7 @@ A registry of figures copied verbatim from the seed papers (docs/report.md lists
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -25,7 +26,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from tunesafe.types import RateEstimate
 
 if TYPE_CHECKING:
-    from tunesafe.report.compare import Comparison
+    from tunesafe.report.sections import JudgeSection
 
 __all__ = ["PAPERS", "PaperRow", "PaperSpec", "PaperView", "check_paper_labels", "paper_view"]
 
@@ -177,14 +178,17 @@ def check_paper_labels(spec: PaperSpec, labels: list[str]) -> None:
             raise ValueError(f"paper model {key!r} is mapped to {label!r}, not a compared run (labels: {known})")
 
 
-def paper_view(spec: PaperSpec, comp: Comparison) -> PaperView:
-    """The paper's figures (every model of the paper, mapped or not) beside the mapped runs' rates."""
+def paper_view(
+    spec: PaperSpec, judges: Sequence[JudgeSection], headline_judge: str | None, has_drift: bool
+) -> PaperView:
+    """The paper's figures (every model of the paper, mapped or not) beside the mapped runs' rates
+    (the comparison's judge sections; ``has_drift``: it has a drift section)."""
     paper = PAPERS[spec.name]
-    rates = {s.judge: {m.name: m.asr for m in s.models} for s in comp.judges}
+    rates = {s.judge: {m.name: m.asr for m in s.models} for s in judges}
     rows = []
     for fig in paper.figures:
         label = spec.models.get(fig.model)
-        judge = comp.headline_judge
+        judge = headline_judge
         if fig.metric == "keyword-asr" and KEYWORD_JUDGE in rates:
             judge = KEYWORD_JUDGE
         rate = rates.get(judge or "", {}).get(label or "")
@@ -208,7 +212,7 @@ def paper_view(spec: PaperSpec, comp: Comparison) -> PaperView:
     if paper.note:
         recomputed = ", ".join(f"{r.recomputed:.2f}%" for r in rows if r.recomputed is not None)
         notes.append(paper.note.format(recomputed=recomputed))
-    if paper.drift_tables and comp.drift is not None:
+    if paper.drift_tables and has_drift:
         notes.append(
             "The paper's knowledge-drift Tables 4 and 5, filled with these runs, are in the Knowledge drift section "
             "(“The seed paper's layout”)."

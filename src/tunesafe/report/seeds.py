@@ -21,12 +21,13 @@ from pydantic import BaseModel, Field
 
 from tunesafe.audits.overrefusal import refused
 from tunesafe.judges.verdicts import complied
-from tunesafe.report.compare import Change, _align
+from tunesafe.report.align import Change, HarmfulAlignment, LoadedRun, align
 from tunesafe.stats import PairedScoreDifference, paired_bootstrap_difference
 from tunesafe.types import RateEstimate, SampleRecord
 
 if TYPE_CHECKING:
-    from tunesafe.report.compare import Comparison, _HarmfulAlignment, _Loaded
+    from tunesafe.report.effects import EffectRow
+    from tunesafe.report.sections import JudgeSection, OverrefusalSection
 
 __all__ = ["PooledChange", "SeedGroup", "SeedRun", "Spread", "check_group_labels", "seed_groups"]
 
@@ -119,19 +120,23 @@ def pooled_change(
 
 def seed_groups(
     groups: Mapping[str, Sequence[str]],
-    comp: Comparison,
-    loaded: Sequence[_Loaded],
+    judges: Sequence[JudgeSection],
+    headline_judge: str | None,
+    overrefusal: OverrefusalSection | None,
+    effect_rows: Sequence[EffectRow],
+    loaded: Sequence[LoadedRun],
     labels: Sequence[str],
-    harmful: _HarmfulAlignment | None,
+    harmful: HarmfulAlignment | None,
 ) -> list[SeedGroup]:
-    """One :class:`SeedGroup` per group, from the built comparison (rates, effect rows) and the loaded runs."""
+    """One :class:`SeedGroup` per group, from the comparison built so far (its judge sections, over-refusal
+    section and effect rows) and the loaded runs."""
     check_group_labels(groups, labels)
     index = {label: i for i, label in enumerate(labels)}
-    headline = next((s for s in comp.judges if s.judge == comp.headline_judge), None)
+    headline = next((s for s in judges if s.judge == headline_judge), None)
     asr = {m.name: m.asr for m in headline.models} if headline else {}
-    over = {m.name: m.asr for m in comp.overrefusal.models} if comp.overrefusal else {}
-    effects = {row.variant: row for row in comp.effects}
-    over_judge = comp.overrefusal.judge if comp.overrefusal else None
+    over = {m.name: m.asr for m in overrefusal.models} if overrefusal else {}
+    effects = {row.variant: row for row in effect_rows}
+    over_judge = overrefusal.judge if overrefusal else None
     out = []
     for name, members in groups.items():
         rows = [effects.get(label) for label in members]
@@ -147,27 +152,27 @@ def seed_groups(
             for label, row in zip(members, rows, strict=True)
         ]
         references = list(dict.fromkeys(row.reference for row in rows if row)) if all(rows) else []
-        notes = [] if all(rows) or not comp.effects else ["Not every run of the group has an effect row: no pooling."]
+        notes = [] if all(rows) or not effect_rows else ["Not every run of the group has an effect row: no pooling."]
         group = SeedGroup(
             name=name,
             members=list(members),
-            judge=comp.headline_judge if headline else None,
+            judge=headline_judge if headline else None,
             seeds=seeds,
             asr=spread([s.asr.value if s.asr else None for s in seeds]),
             overrefusal_judge=over_judge,
             overrefusal=spread([s.overrefusal.value if s.overrefusal else None for s in seeds]),
             notes=notes,
         )
-        if references and harmful is not None and comp.headline_judge:
+        if references and harmful is not None and headline_judge:
             group.asr_pooled = _pooled(
                 [harmful.headline[index[m]] for m in members],
                 [harmful.headline[index[r]] for r in references],
                 references,
                 complied,
-                comp.headline_judge,
+                headline_judge,
             )
         if references and over_judge is not None:
-            _, aligned = _align([loaded[index[label]].overrefusal for label in [*members, *references]])
+            _, aligned = align([loaded[index[label]].overrefusal for label in [*members, *references]])
             cut = len(members)
             group.overrefusal_pooled = _pooled(aligned[:cut], aligned[cut:], references, refused, over_judge)
         out.append(group)

@@ -70,7 +70,7 @@ def _metrics(run: RunDir) -> dict[str, Any]:
         return {}
 
 
-def _affirmed(record: SampleRecord) -> bool | None:
+def affirmed(record: SampleRecord) -> bool | None:
     value = record.metadata.get(truthfulness.NAME, {}).get("affirmed")
     return None if value is None else bool(value)
 
@@ -78,7 +78,7 @@ def _affirmed(record: SampleRecord) -> bool | None:
 def _paired_affirmation(base: dict[str, SampleRecord], other: dict[str, SampleRecord], ids: Sequence[str]) -> Any:
     pairs = []
     for sid in ids:
-        a, b = _affirmed(base[sid]), _affirmed(other[sid])
+        a, b = affirmed(base[sid]), affirmed(other[sid])
         if a is not None and b is not None:
             pairs.append((a, b))
     return paired_rate_difference(pairs)

@@ -76,7 +76,7 @@ def generate_greedy(
     """
     import torch
 
-    from tunesafe.backends.hf import cut_at_eos, eos_token_ids, left_pad
+    from tunesafe.backends.batching import cut_at_eos, eos_token_ids, left_pad
 
     texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
     eos = eos_token_ids(getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id)
