@@ -372,7 +372,8 @@ def finetune(
     from tunesafe.train.run import finetune_run
 
     reporter = _setup(log_level, quiet)
-    cfg = train_config(config, set_, model=model, recipe=recipe, data=data, preset=preset, screen=screen)
+    data_path = str(data) if data else None
+    cfg = train_config(config, set_, model=model, recipe=recipe, data=data_path, preset=preset, screen=screen)
     run = finetune_run(cfg, output, reporter=reporter)
     typer.echo(str(run.path))
 

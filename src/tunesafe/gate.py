@@ -305,7 +305,7 @@ def _from_change(change: Change | PairedDifference | None, *, drop: bool = False
         ci_high=None if high is None else sign * 100 * high + 0.0,
         p_value=adjusted if adjusted is not None else change.p_value,
         p_adjusted=adjusted is not None,
-        n=getattr(change, "n_pairs", None) or getattr(change, "n", 0),
+        n=int(getattr(change, "n_pairs", 0) or getattr(change, "n", 0)),
     )
 
 

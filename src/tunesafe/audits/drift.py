@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -148,7 +148,7 @@ def majority(answers: Sequence[str]) -> int:
     return next(i for i, key in enumerate(keys) if counts[key] == top)
 
 
-def question_results(records: Sequence[SampleRecord]) -> dict[str, dict[str, QuestionResult]]:
+def question_results(records: Iterable[SampleRecord]) -> dict[str, dict[str, QuestionResult]]:
     """condition → question id → result, each question's runs collapsed by majority vote."""
     grouped: dict[tuple[str, str], list[SampleRecord]] = defaultdict(list)
     for record in records:

@@ -53,7 +53,10 @@ def uncertainty_changes(
             if len(kept) < 2:
                 continue
             out.setdefault(condition, {})[metric] = paired_bootstrap_difference(
-                [a for a, _ in kept], [b for _, b in kept], n_bootstrap=n_bootstrap, seed=seed
+                [float(a) for a, _ in kept if a is not None],
+                [float(b) for _, b in kept if b is not None],
+                n_bootstrap=n_bootstrap,
+                seed=seed,
             )
     return out
 

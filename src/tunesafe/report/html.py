@@ -235,7 +235,7 @@ def _quartiles(summary: Any) -> plots.Quartiles | None:
     q1, median, q3, n = summary.get("q1"), summary.get("median"), summary.get("q3"), summary.get("n") or 0
     if not all(isinstance(v, int | float) for v in (q1, median, q3)) or n < 1:
         return None
-    return plots.Quartiles(q1, median, q3, summary.get("mean"), summary.get("se"), n)
+    return plots.Quartiles(float(q1), float(median), float(q3), summary.get("mean"), summary.get("se"), n)  # type: ignore[arg-type]
 
 
 def _truthfulness(comp: Comparison) -> Section | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from tunesafe.report.align import Change
 from tunesafe.report.compare import Comparison
@@ -188,7 +188,7 @@ def _overrefusal_clause(comp: Comparison, name: str) -> str:
     c = row.change
     return (
         f" It refused {pct(row.asr.value)} of harmless look-alike prompts (base {pct(base.asr.value)}; "
-        f"{100 * c.difference:+.1f} points, {p_phrase(c.p_value)})."
+        f"{100 * (c.difference or 0.0):+.1f} points, {p_phrase(c.p_value)})."
     )
 
 
@@ -247,8 +247,9 @@ def drift_lines(section: DriftSection) -> list[str]:
         cells = []
         for c in conds:
             cell = fmt_rate(row.accuracy[c])
-            if c in row.change and row.change[c].difference is not None:
-                cell += f"; {100 * row.change[c].difference:+.1f} pp vs base ({p_phrase(row.change[c].p_value)})"
+            difference = row.change[c].difference if c in row.change else None
+            if difference is not None:
+                cell += f"; {100 * difference:+.1f} pp vs base ({p_phrase(row.change[c].p_value)})"
             cells.append(cell)
         lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
     fips = [c for c in conds if c.startswith("FIP")]
@@ -256,9 +257,9 @@ def drift_lines(section: DriftSection) -> list[str]:
         lines += ["", "| model | " + " | ".join(f"drop B → {c}" for c in fips) + " |", "|---|" + "---|" * len(fips)]
         for row in section.models:
             b = row.accuracy["B"].value
+            accuracy = {c: row.accuracy[c].value for c in fips}
             drops = [
-                "–" if b is None or row.accuracy[c].value is None else f"{100 * (b - row.accuracy[c].value):.1f} pp"
-                for c in fips
+                "–" if b is None or (value := accuracy[c]) is None else f"{100 * (b - value):.1f} pp" for c in fips
             ]
             lines.append(f"| {row.name} | " + " | ".join(drops) + " |")
     lines += [
@@ -295,7 +296,7 @@ def _paper_tables(section: DriftSection) -> list[str]:
         "|---|" + "---|" * len(conds),
     ]
     for row in section.models:
-        cells = ["–" if row.accuracy[c].value is None else f"{100 * row.accuracy[c].value:.1f}" for c in conds]
+        cells = ["–" if (value := row.accuracy[c].value) is None else f"{100 * value:.1f}" for c in conds]
         lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -335,7 +336,7 @@ def _mean_se(summary: dict[str, object]) -> str:
     if mean is None:
         return "–"
     # one answer has no spread: its "standard error" of 0 would read as certainty
-    text = f"{mean:.3f} ± {se:.3f} (n={n})" if se is not None and n > 1 else f"{mean:.3f} (n={n})"
+    text = f"{mean:.3f} ± {se:.3f} (n={n})" if se is not None and cast(float, n) > 1 else f"{mean:.3f} (n={n})"
     q1, median, q3 = summary.get("q1"), summary.get("median"), summary.get("q3")
     if isinstance(median, float) and isinstance(q1, float) and isinstance(q3, float) and isinstance(n, int) and n > 1:
         text += f"; median {median:.2f} [{q1:.2f}, {q3:.2f}]"

@@ -56,8 +56,9 @@ def _styled(draw: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> str:
         import matplotlib
 
-        with matplotlib.rc_context(_STYLE):
-            return draw(*args, **kwargs)
+        with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]  # the rc keys are checked at run time
+            svg: str = draw(*args, **kwargs)
+            return svg
 
     wrapper.__doc__ = draw.__doc__
     wrapper.__name__ = draw.__name__
@@ -294,7 +295,9 @@ def grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[RateEstima
     n = max(len(series), 1)
     width = 0.8 / n
     for j, (name, rates) in enumerate(series.items()):
-        xs, values, errs = [], [], ([], [])
+        xs: list[float] = []
+        values: list[float] = []
+        errs: tuple[list[float], list[float]] = ([], [])
         for i, r in enumerate(rates):
             point = _pct_err(r)
             if point is None:
