@@ -131,3 +131,23 @@ def test_adapter_fingerprint_ignores_where_the_base_model_was(tmp_path: Path) ->
     there = adapter("b", "/srv/other/place/x", b"lora")
     changed = adapter("c", "/srv/other/place/x", b"lora-2")
     assert fingerprint_dir(here) == fingerprint_dir(there) != fingerprint_dir(changed)
+
+
+def test_an_adapter_fingerprint_ignores_the_order_peft_writes_its_module_sets(tmp_path: Path) -> None:
+    """PEFT writes target_modules (a set) in a PYTHONHASHSEED-dependent order: the same weights trained twice
+    must get one fingerprint, or the generation cache misses and resumed audits are refused."""
+    import json
+
+    from tunesafe._util.hashing import fingerprint_dir
+
+    fingerprints = []
+    for name, modules in (("a", ["k_proj", "q_proj", "v_proj"]), ("b", ["v_proj", "q_proj", "k_proj"])):
+        adapter = tmp_path / name
+        adapter.mkdir()
+        (adapter / "adapter_model.safetensors").write_bytes(b"same weights")
+        config = {"r": 16, "target_modules": modules, "base_model_name_or_path": f"/somewhere/{name}"}
+        (adapter / "adapter_config.json").write_text(json.dumps(config))
+        fingerprints.append(fingerprint_dir(adapter))
+    assert fingerprints[0] == fingerprints[1]
+    (tmp_path / "b" / "adapter_config.json").write_text(json.dumps({"r": 8, "target_modules": ["q_proj"]}))
+    assert fingerprint_dir(tmp_path / "b") != fingerprints[0]

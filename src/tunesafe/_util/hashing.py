@@ -69,10 +69,18 @@ def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
 _ADAPTER_PATH_KEYS = ("base_model_name_or_path",)
 
 
+# PEFT keeps these as sets and writes them in an order that changes with PYTHONHASHSEED: the same
+# adapter trained twice would otherwise get two fingerprints (and miss the generation cache).
+_ADAPTER_SET_KEYS = ("target_modules", "modules_to_save")
+
+
 def _adapter_config_hash(path: Path) -> str:
     config = json.loads(path.read_text(encoding="utf-8"))
     for key in _ADAPTER_PATH_KEYS:
         config.pop(key, None)
+    for key in _ADAPTER_SET_KEYS:
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key])
     return sha256_obj(config)
 
 
