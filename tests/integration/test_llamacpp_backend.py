@@ -94,8 +94,8 @@ def test_a_one_token_reply_to_a_prompt_just_generated_from_is_not_read_again(smo
     backend = _backend(smollm2_gguf, batch_size=4)
     backend.generate(CONVERSATIONS, GenParams(max_new_tokens=4))
     reads: list[int] = []
-    prefill = backend._prefill
-    backend._prefill = lambda ctx, rows, first: reads.append(len(rows)) or prefill(ctx, rows, first)  # type: ignore[method-assign]
+    prefill = backend.runtime.prefill
+    backend.runtime.prefill = lambda ctx, rows, first: reads.append(len(rows)) or prefill(ctx, rows, first)  # type: ignore[method-assign]
     reused = backend.loglikelihood(requests)
     assert reads == [1]  # only the multi-token continuation's prompt
     assert [s.n_tokens for s in reused] == [s.n_tokens for s in fresh]
