@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,9 +13,6 @@ from tunesafe.config import (
 )
 from tunesafe.experiment.spec import BASE, ExperimentConfig, VariantSpec, audit_config, model_spec_of, train_config
 from tunesafe.results import RunDir, RunError
-
-logger = logging.getLogger(__name__)
-
 
 # --- the plan ---------------------------------------------------------------------------------
 

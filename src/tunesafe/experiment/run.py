@@ -19,7 +19,7 @@ from tunesafe.experiment.plan import ExperimentPlan, plan_experiment
 from tunesafe.experiment.spec import BASE, ExperimentConfig, audit_config, model_spec_of, train_config
 from tunesafe.results import RunError
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__package__)  # "tunesafe.experiment", one name for the whole package
 
 
 # --- running ----------------------------------------------------------------------------------

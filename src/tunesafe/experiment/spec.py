@@ -3,7 +3,6 @@ audits every model gets; the fine-tune and the audit config of each model; the b
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -22,9 +21,6 @@ from tunesafe.config import (
 )
 from tunesafe.report.paper import PaperSpec
 from tunesafe.types import GenParams
-
-logger = logging.getLogger(__name__)
-
 
 BASE = "base"
 RECIPE_PROMPT = "recipe:"
