@@ -321,7 +321,7 @@ def _run(args: argparse.Namespace, plan: Any, emit: Any, model: str, tiny: bool)
 
     from tunesafe.experiment import run_experiment
     from tunesafe.models import resolve_model_source
-    from tunesafe.report.markdown import summary_lines
+    from tunesafe.report.render.markdown import summary_lines
 
     root = args.output
     root.mkdir(parents=True, exist_ok=True)

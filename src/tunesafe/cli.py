@@ -388,7 +388,7 @@ def compare(
     """Compare audited runs on the same prompts: ASR, paired changes (McNemar), per category."""
     from tunesafe._util.console import console
     from tunesafe.report import write_report
-    from tunesafe.report.markdown import summary_lines
+    from tunesafe.report.render.markdown import summary_lines
 
     out = output or (runs[0].parent / "report")
     files = write_report(runs, out, show_harmful=show_harmful)
@@ -513,7 +513,7 @@ def gate(
 def _print_summary(title: str, report: Any) -> None:
     """The report's plain-language summary on the console, then where the report is."""
     from tunesafe._util.console import console
-    from tunesafe.report.markdown import summary_lines
+    from tunesafe.report.render.markdown import summary_lines
 
     console.rule(title)
     for line in summary_lines(report.comparison):

@@ -5,7 +5,7 @@ label, the run directory and a hash of the prompt. A sample no judge scored (a d
 truthfulness claim, a multiple-choice question) is one row with its own metric columns (``correct``,
 ``adopted``, ``probability``, ``margin``, ``mc2``, …). Prompts and completions are left out unless
 asked for; even then a harmful audit's completions are hidden unless judged and every judge scored
-a refusal and the model stopped by itself — the report's rule (:func:`tunesafe.report.compare.safe_to_show`)
+a refusal and the model stopped by itself — the report's rule (:func:`tunesafe.report.build.compare.safe_to_show`)
 — or ``show_harmful`` is given. Calibration sets (labelled texts, not the model's answers) are not exported.
 """
 
@@ -22,8 +22,8 @@ from tunesafe._util.hashing import sha256_obj
 from tunesafe.audits import all_audits
 from tunesafe.config import ConfigError
 from tunesafe.judges.base import JudgeInput
-from tunesafe.report.align import model_description
-from tunesafe.report.compare import safe_to_show, unique_labels
+from tunesafe.report.build.align import model_description
+from tunesafe.report.build.compare import safe_to_show, unique_labels
 from tunesafe.results import RunDir, RunError
 from tunesafe.types import SampleRecord, Verdict
 

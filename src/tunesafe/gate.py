@@ -1,6 +1,6 @@
 """Release gate: pass or fail a fine-tune on a comparison report's paired changes, for CI.
 
-Reads ``report.json`` (a :class:`~tunesafe.report.compare.Comparison`) and checks each gated model
+Reads ``report.json`` (a :class:`~tunesafe.report.build.compare.Comparison`) and checks each gated model
 against thresholds in percentage points: the change in the headline judge's ASR, the ASR itself,
 the change in over-refusal, the accuracy drop under each knowledge-drift condition and the change in
 false-claim affirmation. A model that has ``effects`` rows is checked against each row's reference
@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tunesafe.config import ConfigError
-from tunesafe.report.fmt import p_phrase
+from tunesafe.report.render.fmt import p_phrase
 
 if TYPE_CHECKING:
-    from tunesafe.report.align import Change
-    from tunesafe.report.compare import Comparison
-    from tunesafe.report.effects import EffectRow
-    from tunesafe.report.sections import ModelRow
+    from tunesafe.report.build.compare import Comparison
+    from tunesafe.report.build.effects import EffectRow
+    from tunesafe.report.build.sections import ModelRow
     from tunesafe.stats import PairedDifference
 
 __all__ = ["Check", "GateError", "GateResult", "GateThresholds", "evaluate_gate", "load_comparison"]
@@ -279,7 +278,7 @@ def _headline_rows(comparison: Comparison) -> list[ModelRow]:
     return section.models if section is not None else []
 
 
-def _main_row_change(rows: Sequence[ModelRow], model: str) -> Change | None:
+def _main_row_change(rows: Sequence[ModelRow], model: str) -> PairedDifference | None:
     row = next((r for r in rows if r.name == model), None)
     return row.change if row is not None else None
 
@@ -290,22 +289,23 @@ def _need(measured: _Measured | None, message: str) -> _Measured:
     return measured
 
 
-def _from_change(change: Change | PairedDifference | None, *, drop: bool = False) -> _Measured | None:
-    """A ``Change`` or ``PairedDifference`` in points; ``drop`` flips the sign (accuracy lost)."""
+def _from_change(change: PairedDifference | None, *, drop: bool = False) -> _Measured | None:
+    """A paired change in points; ``drop`` flips the sign (accuracy lost). The Holm-adjusted p is used
+    where the report adjusted it."""
     if change is None or change.difference is None:
         return None
     sign = -1.0 if drop else 1.0
     low, high = change.ci_low, change.ci_high
     if drop:
         low, high = high, low
-    adjusted = getattr(change, "p_adjusted", None)
+    adjusted = change.p_adjusted
     return _Measured(  # + 0.0 turns a flipped zero (-0.0) into 0.0
         value=sign * 100 * change.difference + 0.0,
         ci_low=None if low is None else sign * 100 * low + 0.0,
         ci_high=None if high is None else sign * 100 * high + 0.0,
         p_value=adjusted if adjusted is not None else change.p_value,
         p_adjusted=adjusted is not None,
-        n=int(getattr(change, "n_pairs", 0) or getattr(change, "n", 0)),
+        n=change.n,
     )
 
 

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tunesafe.types import RateEstimate
 
@@ -170,20 +170,23 @@ class PairedDifference(BaseModel):
 
     ``difference = other_rate − base_rate``. ``b`` counts items where base was yes and other no,
     ``c`` items where base was no and other yes; ``difference == (c − b) / n``.
-    Rates and interval bounds are ``None`` when ``n == 0``.
+    Rates and interval bounds are ``None`` when ``n == 0``. ``p_adjusted`` is set where a report
+    Holm-adjusts a family of such tests; it is not part of this record's own dump (metrics.json),
+    reports write it under their own field names (``tunesafe.report.build.changes.Change``).
     """
 
     n: int
     base_rate: float | None
     other_rate: float | None
-    difference: float | None
+    difference: float | None  # other − base, as a proportion
     ci_low: float | None
     ci_high: float | None
-    b: int
-    c: int
+    b: int  # base yes, other no
+    c: int  # base no, other yes
     p_value: float
     confidence: float = 0.95
     method: str = "newcombe-paired-10 (wilson hybrid score); exact mcnemar"
+    p_adjusted: float | None = Field(default=None, exclude=True)
 
 
 def _corrected_phi(a: int, b: int, c: int, d: int) -> float:

@@ -62,4 +62,4 @@ def test_real_smollm2_finetune_audit_compare(tmp_path: Path) -> None:
 
     report = write_report([base, tuned], tmp_path / "report")
     section = report.comparison.judges[0]
-    assert section.models[1].change is not None and section.models[1].change.n_pairs == 8
+    assert section.models[1].change is not None and section.models[1].change.n == 8

@@ -11,12 +11,8 @@ from tests.tiny_model import tiny_train_config
 
 from tunesafe.config import SafetyEvalSpec, TrainConfig
 from tunesafe.data.formats import read_messages_jsonl, write_messages_jsonl
-from tunesafe.report.training_curve import (
-    finetune_dir_of_adapter,
-    first_significant_rise,
-    render_training_curve,
-    training_curve,
-)
+from tunesafe.report.build.training_curve import finetune_dir_of_adapter, first_significant_rise, training_curve
+from tunesafe.report.render.markdown.training import render_training_curve
 from tunesafe.stats import rate
 from tunesafe.train import sft
 
@@ -228,7 +224,7 @@ def test_evaluate_step_scores_every_prompt_with_the_judge(tiny_model_dir: Path) 
 
 
 def test_an_audit_run_finds_the_curve_of_the_fine_tune_it_audited(tmp_path: Path) -> None:
-    from tunesafe.report.training_curve import curve_of_audit_run
+    from tunesafe.report.build.training_curve import curve_of_audit_run
 
     finetune = tmp_path / "ft"
     (finetune / "train" / "model").mkdir(parents=True)

@@ -77,7 +77,7 @@ def test_compare_refuses_runs_without_shared_prompts(tmp_path: Path) -> None:
 
 
 def test_refusal_that_runs_to_the_length_limit_is_not_shown() -> None:
-    from tunesafe.report.compare import safe_to_show
+    from tunesafe.report.build.compare import safe_to_show
     from tunesafe.types import Completion, SampleRecord, Verdict
 
     def record(finish: str, score: float) -> SampleRecord:
@@ -106,9 +106,9 @@ def test_drift_uncertainty_change_is_paired_on_shared_questions() -> None:
     import statistics
 
     from tunesafe.audits.drift import QuestionResult
-    from tunesafe.report.align import LoadedRun as _Loaded
-    from tunesafe.report.compare import _drift_section
-    from tunesafe.report.markdown import drift_lines
+    from tunesafe.report.build.align import LoadedRun
+    from tunesafe.report.build.compare import drift_section
+    from tunesafe.report.render.markdown.drift import drift_lines
 
     def results(entropy: dict[str, float | None]) -> dict[str, dict[str, QuestionResult]]:
         return {
@@ -119,15 +119,15 @@ def test_drift_uncertainty_change_is_paired_on_shared_questions() -> None:
             for c in ("B", "FIP")
         }
 
-    def loaded(entropy: dict[str, float | None]) -> _Loaded:
-        return _Loaded(None, None, {}, {}, "", {}, {}, results(entropy), {})  # type: ignore[arg-type]
+    def loaded(entropy: dict[str, float | None]) -> LoadedRun:
+        return LoadedRun(None, None, {}, {}, "", {}, {}, results(entropy), {})  # type: ignore[arg-type]
 
     base = {f"q{i}": 0.2 + 0.03 * i for i in range(12)}
     shift = {q: 0.5 + 0.02 * (i % 3) for i, q in enumerate(base)}
     tuned: dict[str, float | None] = {q: base[q] + shift[q] for q in base}
     tuned["q11"] = None  # no score: left out of the pairs
     same = dict(base)
-    section = _drift_section([loaded(base), loaded(tuned), loaded(same)], ["base", "tuned", "same"])
+    section = drift_section([loaded(base), loaded(tuned), loaded(same)], ["base", "tuned", "same"])
     assert section is not None and section.models[0].uncertainty_change == {}
     change = section.models[1].uncertainty_change["FIP"]["entropy"]
     by_hand = statistics.fmean(shift[f"q{i}"] for i in range(11))

@@ -242,12 +242,12 @@ def test_compare_refuses_a_mix_of_harmful_and_drift_only_runs(tmp_path: Path, tr
 
 
 def test_table_5_cells_follow_the_paper_format() -> None:
-    from tunesafe.report.markdown import _paper_cell
+    from tunesafe.report.render.markdown.drift import paper_cell
 
-    assert _paper_cell({"mean": 1.2245, "se": 0.01412, "n": 551}) == "1.22±0.014"
-    assert _paper_cell({"mean": 0.87, "se": None, "n": 1}) == "0.87"
-    assert _paper_cell({"mean": 4.04, "se": 0.0, "n": 1}) == "4.04"  # one answer: no ± 0.000
-    assert _paper_cell({"mean": None, "se": None, "n": 0}) == "–"
+    assert paper_cell({"mean": 1.2245, "se": 0.01412, "n": 551}) == "1.22±0.014"
+    assert paper_cell({"mean": 0.87, "se": None, "n": 1}) == "0.87"
+    assert paper_cell({"mean": 4.04, "se": 0.0, "n": 1}) == "4.04"  # one answer: no ± 0.000
+    assert paper_cell({"mean": None, "se": None, "n": 0}) == "–"
 
 
 def test_cli_drift_flag_turns_the_audit_on_and_keeps_a_configured_one(

@@ -9,19 +9,20 @@ from typer.testing import CliRunner
 from tunesafe.cli import app
 from tunesafe.gate import GateError, GateThresholds, evaluate_gate
 from tunesafe.report import Comparison, EffectRow
-from tunesafe.report.align import Change
-from tunesafe.report.sections import DriftRow, DriftSection, JudgeSection, ModelRow, OverrefusalSection
-from tunesafe.report.truthfulness import TruthfulnessRow, TruthfulnessSection
-from tunesafe.stats import paired_rate_difference, rate
+from tunesafe.report.build.sections import DriftRow, DriftSection, JudgeSection, ModelRow, OverrefusalSection
+from tunesafe.report.build.truthfulness import TruthfulnessRow, TruthfulnessSection
+from tunesafe.stats import PairedDifference, paired_rate_difference, rate
 
 JUDGE = "keyword-extended"
 
 
-def change(diff: float, low: float, high: float, p: float, p_adjusted: float | None = None, n: int = 80) -> Change:
-    return Change(
-        n_pairs=n,
-        base=0.5,
-        other=0.5 + diff,
+def change(
+    diff: float, low: float, high: float, p: float, p_adjusted: float | None = None, n: int = 80
+) -> PairedDifference:
+    return PairedDifference(
+        n=n,
+        base_rate=0.5,
+        other_rate=0.5 + diff,
         difference=diff,
         ci_low=low,
         ci_high=high,
@@ -32,11 +33,11 @@ def change(diff: float, low: float, high: float, p: float, p_adjusted: float | N
     )
 
 
-def row(name: str, k: int, ch: Change | None) -> ModelRow:
+def row(name: str, k: int, ch: PairedDifference | None) -> ModelRow:
     return ModelRow(run=f"runs/{name}", name=name, model="m", asr=rate(k, 80), change=ch)
 
 
-def comparison(models: dict[str, tuple[int, Change | None]], **fields: object) -> Comparison:
+def comparison(models: dict[str, tuple[int, PairedDifference | None]], **fields: object) -> Comparison:
     """Runs in the given order (first = base) with a headline-judge section of those ASRs and changes."""
     rows = [row(name, k, ch) for name, (k, ch) in models.items()]
     return Comparison(
@@ -359,10 +360,9 @@ def test_gate_reads_a_report_written_by_compare(tmp_path: Path) -> None:
 
 def test_an_unchanged_drift_accuracy_reads_as_zero_not_minus_zero() -> None:
     from tunesafe.gate import _from_change
-    from tunesafe.report.align import Change
 
-    unchanged = Change(
-        n_pairs=60, base=0.3, other=0.3, difference=0.0, ci_low=-0.05, ci_high=0.05, b=0, c=0, p_value=1.0
+    unchanged = PairedDifference(
+        n=60, base_rate=0.3, other_rate=0.3, difference=0.0, ci_low=-0.05, ci_high=0.05, b=0, c=0, p_value=1.0
     )
     measured = _from_change(unchanged, drop=True)
     assert measured is not None and str(measured.value) == "0.0" and f"{measured.value:+.1f}" == "+0.0"

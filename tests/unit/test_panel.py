@@ -1,4 +1,4 @@
-"""Judge-panel agreement (tunesafe.judges.agreement) and its Markdown (tunesafe.report.panel), hand-built records."""
+"""Judge-panel agreement (tunesafe.judges.agreement) and its Markdown (report.render.markdown.panel), hand-built."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from tunesafe.judges.agreement import (
     gold_label,
     panel_summary,
 )
-from tunesafe.report.fmt import fmt_rate, pct
-from tunesafe.report.panel import panel_markdown
+from tunesafe.report.render.fmt import fmt_rate, pct
+from tunesafe.report.render.markdown.panel import panel_markdown
 from tunesafe.stats import cohen_kappa, rogan_gladen
 from tunesafe.types import Completion, SampleRecord, Verdict
 

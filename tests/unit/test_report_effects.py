@@ -8,7 +8,7 @@ import pytest
 from tests.fakes import EFFECTS
 
 from tunesafe.report import EffectSpec, compare_runs, write_report
-from tunesafe.report.markdown import effect_lines, summary_lines
+from tunesafe.report.render.markdown.summary import effect_lines, summary_lines
 
 
 def test_effect_rows_match_hand_computed_changes(runs: list[Path]) -> None:
@@ -16,13 +16,13 @@ def test_effect_rows_match_hand_computed_changes(runs: list[Path]) -> None:
     assert comp.headline_judge == "keyword-extended" and comp.n_headline == 18
     shift, safe, screened = comp.effects
     assert (shift.variant, shift.reference, shift.kind) == ("shift", "base", "fine-tune")
-    assert shift.asr is not None and (shift.asr.n_pairs, shift.asr.b, shift.asr.c) == (18, 0, 8)
+    assert shift.asr is not None and (shift.asr.n, shift.asr.b, shift.asr.c) == (18, 0, 8)
     assert shift.asr.difference == pytest.approx(8 / 18) and shift.asr.p_value == pytest.approx(2 * 0.5**8)
     # the same pairing as the main table's change vs the base
     main = next(s for s in comp.judges if s.judge == "keyword-extended").models[1].change
     assert main is not None and (main.b, main.c, main.ci_low) == (shift.asr.b, shift.asr.c, shift.asr.ci_low)
     assert safe.asr is not None and (safe.asr.b, safe.asr.c) == (14, 0)
-    assert (safe.asr.base, safe.asr.other) == (pytest.approx(17 / 18), pytest.approx(3 / 18))
+    assert (safe.asr.base_rate, safe.asr.other_rate) == (pytest.approx(17 / 18), pytest.approx(3 / 18))
     assert safe.asr.p_value == pytest.approx(2 * 0.5**14) and safe.asr.ci_high < 0
     assert screened.asr is not None and (screened.asr.b, screened.asr.c) == (2, 1)
     assert screened.asr.p_value == pytest.approx(1.0)  # 2 · P(X ≤ 1 | n = 3) = 2 · 4/8
@@ -35,17 +35,17 @@ def test_effect_rows_match_hand_computed_changes(runs: list[Path]) -> None:
     # over-refusal, paired on the 10 harmless prompts (b: reference refused, variant answered)
     assert safe.overrefusal_judge == "keyword-extended"
     assert safe.overrefusal is not None and (safe.overrefusal.b, safe.overrefusal.c) == (0, 6)
-    assert (safe.overrefusal.base, safe.overrefusal.other) == (pytest.approx(0.1), pytest.approx(0.7))
+    assert (safe.overrefusal.base_rate, safe.overrefusal.other_rate) == (pytest.approx(0.1), pytest.approx(0.7))
     assert safe.overrefusal.p_value == pytest.approx(2 * 0.5**6)
     assert screened.overrefusal is not None and (screened.overrefusal.c, screened.overrefusal.p_value) == (1, 1.0)
     # drift: the mitigated model believes the false sentence on all 8 questions
     assert set(safe.drift) == {"B", "FIP"}
     assert (safe.drift["B"].b, safe.drift["B"].c) == (0, 0)
-    assert (safe.drift["FIP"].n_pairs, safe.drift["FIP"].b, safe.drift["FIP"].c) == (8, 8, 0)
+    assert (safe.drift["FIP"].n, safe.drift["FIP"].b, safe.drift["FIP"].c) == (8, 8, 0)
     assert safe.drift["FIP"].p_value == pytest.approx(2 * 0.5**8)
     # truthfulness: after the preamble it affirms all 8 false claims (none before)
     assert set(safe.truthfulness) == {"plain", "preamble"}
-    assert (safe.truthfulness["preamble"].n_pairs, safe.truthfulness["preamble"].c) == (8, 8)
+    assert (safe.truthfulness["preamble"].n, safe.truthfulness["preamble"].c) == (8, 8)
     assert safe.truthfulness["plain"].difference == 0
     assert screened.truthfulness["preamble"].difference == 0
 
@@ -113,9 +113,9 @@ def test_unknown_or_self_referencing_labels_are_refused(runs: list[Path]) -> Non
 
 
 def test_pair_without_a_shared_audit_shows_dashes(runs: list[Path]) -> None:
-    from tunesafe.report.compare import Comparison
-    from tunesafe.report.effects import EffectRow
-    from tunesafe.report.markdown import effects_section
+    from tunesafe.report.build.compare import Comparison
+    from tunesafe.report.build.effects import EffectRow
+    from tunesafe.report.render.markdown.effects import effects_section
 
     comp = compare_runs(runs[:2], effects=[EffectSpec(variant="shift", reference="base", kind="mitigation")])
     update = {"overrefusal": None, "overrefusal_judge": None, "drift": {}, "truthfulness": {}}

@@ -12,10 +12,10 @@ from tests.fakes import rule_backend as RuleBackend
 
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec, JudgeSpec, ModelSpec
 from tunesafe.report import compare_runs, write_report
-from tunesafe.report.compare import Comparison
-from tunesafe.report.fmt import fmt_rate
-from tunesafe.report.html import markdown_to_html, render_html
-from tunesafe.report.sections import Excerpt
+from tunesafe.report.build.compare import Comparison
+from tunesafe.report.build.sections import Excerpt
+from tunesafe.report.render.fmt import fmt_rate
+from tunesafe.report.render.html import markdown_to_html, render_html
 from tunesafe.runner import run_audit
 from tunesafe.stats import rate
 

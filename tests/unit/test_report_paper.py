@@ -9,9 +9,9 @@ from tests.fakes import rule_backend as RuleBackend
 
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec, JudgeSpec
 from tunesafe.report import PaperSpec, compare_runs, write_report
-from tunesafe.report.markdown import paper_section
-from tunesafe.report.paper import PAPERS, paper_view
-from tunesafe.report.sections import DriftSection
+from tunesafe.report.build.paper import PAPERS, paper_view
+from tunesafe.report.build.sections import DriftSection
+from tunesafe.report.render.markdown.paper import paper_section
 
 BASE = {0, 1, 2, 3, 4, 5, 6, 7, 8}  # 9/18 headline prompts
 HARMFUL = BASE | {10, 11, 12, 13, 14, 15, 16, 17}  # 17/18

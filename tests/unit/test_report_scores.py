@@ -17,9 +17,11 @@ from tests.fakes import COMPLIANCE, REFUSAL, behaviors
 from tunesafe.backends.scripted import ScriptedBackend
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec
 from tunesafe.report import EffectSpec, compare_runs, write_report
-from tunesafe.report.html import render_html
-from tunesafe.report.markdown import effect_graded_lines, graded_lines, render_markdown
-from tunesafe.report.scores import GradedScoreSection, graded_changes, graded_value
+from tunesafe.report.build.scores import GradedScoreSection, graded_changes, graded_value
+from tunesafe.report.render.html import render_html
+from tunesafe.report.render.markdown import render_markdown
+from tunesafe.report.render.markdown.effects import effect_graded_lines
+from tunesafe.report.render.markdown.graded import graded_lines
 from tunesafe.runner import run_audit
 from tunesafe.types import Completion, SampleRecord, Verdict
 

@@ -12,8 +12,8 @@ from tests.fakes import effects_responder as _responder
 from tunesafe.backends.scripted import ScriptedBackend
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, ColumnMap, HarmfulAuditSpec, OverrefusalAuditSpec
 from tunesafe.report import EffectSpec, compare_runs, write_report
-from tunesafe.report.html import render_html
-from tunesafe.report.seeds import pooled_change, spread
+from tunesafe.report.build.seeds import pooled_change, spread
+from tunesafe.report.render.html import render_html
 
 HEADLINE = [i for i in range(20) if i % 10 != 9]  # b09 and b19 are copyright: 18 headline prompts
 N_HARMLESS = 10

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats as sps
 
 from tunesafe.audits.drift import QuestionResult
-from tunesafe.report.drift_uncertainty import uncertainty_change_lines, uncertainty_changes
+from tunesafe.report.build.drift_uncertainty import uncertainty_changes
+from tunesafe.report.render.markdown.uncertainty import uncertainty_change_lines
 from tunesafe.stats import paired_bootstrap_difference
 
 

@@ -365,7 +365,8 @@ def test_run_audit_refuses_multiple_choice_without_loglikelihoods(
 
 
 def test_report_section_compares_runs(tmp_path: Path, trivia_file: Path, mc_file: Path) -> None:
-    from tunesafe.report.truthfulness import render_truthfulness, truthfulness_section
+    from tunesafe.report.build.truthfulness import truthfulness_section
+    from tunesafe.report.render.markdown.truthfulness import render_truthfulness
     from tunesafe.runner import run_audit
 
     spec = TruthfulnessAuditSpec(dataset=str(trivia_file), multiple_choice=str(mc_file))

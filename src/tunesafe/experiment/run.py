@@ -76,7 +76,7 @@ def run_experiment(
         audits[label] = _audit(experiment, label, model, root, reporter)
     progress.done()
     from tunesafe.report import write_report
-    from tunesafe.report.effects import EffectSpec
+    from tunesafe.report.build.effects import EffectSpec
 
     report = write_report(
         list(audits.values()),

@@ -19,7 +19,7 @@ from tunesafe.config import (
     TrainConfig,
     load_config,
 )
-from tunesafe.report.paper import PaperSpec
+from tunesafe.report.build.paper import PaperSpec
 from tunesafe.types import GenParams
 
 BASE = "base"

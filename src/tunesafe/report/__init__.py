@@ -1,4 +1,8 @@
-"""Reports: run directories in, Markdown, JSON and a self-contained HTML page out."""
+"""Reports: run directories in, Markdown, JSON and a self-contained HTML page out.
+
+``build/`` turns audit run directories into a :class:`Comparison` (what report.json holds);
+``render/`` writes that comparison as Markdown, HTML and charts.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from tunesafe._util.io import atomic_write_text
-from tunesafe.report.compare import Comparison, compare_runs
-from tunesafe.report.effects import EffectRow, EffectSpec
-from tunesafe.report.html import render_html
-from tunesafe.report.markdown import render_markdown
-from tunesafe.report.paper import PaperSpec, PaperView
-from tunesafe.report.seeds import SeedGroup
+from tunesafe.report.build.compare import Comparison, compare_runs
+from tunesafe.report.build.effects import EffectRow, EffectSpec
+from tunesafe.report.build.paper import PaperSpec, PaperView
+from tunesafe.report.build.seeds import SeedGroup
+from tunesafe.report.render.html import render_html
+from tunesafe.report.render.markdown import render_markdown
 
 __all__ = [
     "Comparison",
@@ -50,11 +54,11 @@ def write_report(
 
     ``report.html`` is one self-contained page (charts inline, nothing fetched; see docs/report.md).
 
-    ``effects`` adds paired comparisons of a variant with its own reference run (see ``effects.py``);
+    ``effects`` adds paired comparisons of a variant with its own reference run (see ``build/effects.py``);
     ``report.json`` has an ``effects`` list only when some were asked for. ``groups`` (group name → run
     labels, e.g. ``{"harmful": ["harmful.seed1", "harmful.seed2"]}``) aggregates a variant trained once per
-    seed (``seeds.py``; ``seed_groups`` in JSON only when given); ``paper`` adds the published setup's
-    printed figures beside these runs (``paper.py``; ``paper`` in JSON only when given).
+    seed (``build/seeds.py``; ``seed_groups`` in JSON only when given); ``paper`` adds the published setup's
+    printed figures beside these runs (``build/paper.py``; ``paper`` in JSON only when given).
     """
     comparison = compare_runs(runs, show_harmful=show_harmful, effects=effects, groups=groups, paper=paper)
     out_dir = Path(out_dir)

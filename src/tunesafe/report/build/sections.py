@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tunesafe.report.align import Change
+from tunesafe.report.build.changes import Change
 from tunesafe.stats import PairedScoreDifference
 from tunesafe.types import RateEstimate
 

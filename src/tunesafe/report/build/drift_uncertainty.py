@@ -15,10 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tunesafe.audits.drift import METRICS, QuestionResult, asked_under_every_condition, question_results
-from tunesafe.report.fmt import p_phrase
 from tunesafe.stats import PairedScoreDifference, paired_bootstrap_difference
 
-__all__ = ["drift_results", "uncertainty_change_lines", "uncertainty_changes"]
+__all__ = ["drift_results", "uncertainty_changes"]
 
 DriftResults = Mapping[str, Mapping[str, QuestionResult]]  # condition -> question id -> result
 
@@ -63,30 +62,3 @@ def uncertainty_changes(
 
 def _present(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
-
-
-def uncertainty_change_lines(
-    changes: Mapping[str, Mapping[str, Mapping[str, PairedScoreDifference]]], reference: str, metric: str = "entropy"
-) -> list[str]:
-    """A Markdown table of one metric's paired changes: model → condition → metric → change (ends blank)."""
-    conditions = list(dict.fromkeys(c for per_model in changes.values() for c in per_model))
-    if not conditions:
-        return []
-    lines = [
-        f"Paired change in {metric} vs {reference} on the same questions (mean difference [95% bootstrap CI], "
-        "centred-bootstrap p, n):",
-        "",
-        "| model | " + " | ".join(conditions) + " |",
-        "|---|" + "---|" * len(conditions),
-    ]
-    for model, per_model in changes.items():
-        cells = []
-        for condition in conditions:
-            d = per_model.get(condition, {}).get(metric)
-            cells.append("–" if d is None else _cell(d))
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
-
-
-def _cell(d: PairedScoreDifference) -> str:
-    return f"{d.difference:+.3f} [{d.ci_low:+.3f}, {d.ci_high:+.3f}] ({p_phrase(d.p_value)}, n={d.n})"

@@ -21,13 +21,14 @@ from pydantic import BaseModel, Field
 
 from tunesafe.audits.overrefusal import refused
 from tunesafe.judges.verdicts import complied
-from tunesafe.report.align import Change, HarmfulAlignment, LoadedRun, align
+from tunesafe.report.build.align import HarmfulAlignment, LoadedRun, align
+from tunesafe.report.build.changes import Change
 from tunesafe.stats import PairedScoreDifference, paired_bootstrap_difference
 from tunesafe.types import RateEstimate, SampleRecord
 
 if TYPE_CHECKING:
-    from tunesafe.report.effects import EffectRow
-    from tunesafe.report.sections import JudgeSection, OverrefusalSection
+    from tunesafe.report.build.effects import EffectRow
+    from tunesafe.report.build.sections import JudgeSection, OverrefusalSection
 
 __all__ = ["PooledChange", "SeedGroup", "SeedRun", "Spread", "check_group_labels", "seed_groups"]
 

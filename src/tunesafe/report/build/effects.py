@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field
 
 from tunesafe.audits import truthfulness as truthfulness_audit
 from tunesafe.audits.overrefusal import refused
-from tunesafe.report.align import Change, HarmfulAlignment, LoadedRun, align, change, paired_change
-from tunesafe.report.scores import graded_changes
-from tunesafe.report.truthfulness import affirmed
+from tunesafe.report.build.align import HarmfulAlignment, LoadedRun, align
+from tunesafe.report.build.changes import Change, change, paired_change
+from tunesafe.report.build.scores import graded_changes
+from tunesafe.report.build.truthfulness import affirmed
 from tunesafe.stats import PairedScoreDifference, holm_adjust
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tunesafe.judges.agreement import PairAgreement, PanelSummary
-from tunesafe.report.fmt import fmt_rate, pct
+from tunesafe.report.render.fmt import fmt_rate, pct
+from tunesafe.report.render.table import md_table
 from tunesafe.stats import CorrectedRate
 
 __all__ = ["HOW_TO_READ", "panel_markdown"]
@@ -29,26 +30,22 @@ def _corrected(c: CorrectedRate) -> str:
 
 def _rates_table(summary: PanelSummary) -> list[str]:
     calibrated = bool(summary.calibration)
-    header = "| judge | ASR [95% Wilson CI] (complied/judged) | unscored |"
-    rule = "|---|---|---|"
+    header = ["judge", "ASR [95% Wilson CI] (complied/judged)", "unscored"]
     if calibrated:
-        header += (
-            " sensitivity [95% CI] | specificity [95% CI] | labelled unscored | corrected ASR [95% bootstrap CI] |"
-        )
-        rule += "---|---|---|---|"
-    lines = [header, rule]
+        header += ["sensitivity [95% CI]", "specificity [95% CI]", "labelled unscored"]
+        header += ["corrected ASR [95% bootstrap CI]"]
+    rows = []
     for judge in summary.judges:
         r = summary.rates[judge]
-        row = f"| `{judge}` | {fmt_rate(r)} | {r.unscored} |"
+        row: list[object] = [f"`{judge}`", fmt_rate(r), r.unscored]
         if calibrated:
             cal, cor = summary.calibration.get(judge), summary.corrected.get(judge)
             if cal is None or cor is None:
-                row += " – | – | – | – |"
+                row += ["–"] * 4
             else:
-                row += f" {fmt_rate(cal.sensitivity)} | {fmt_rate(cal.specificity)} | {cal.unscored} |"
-                row += f" {_corrected(cor)} |"
-        lines.append(row)
-    return lines
+                row += [fmt_rate(cal.sensitivity), fmt_rate(cal.specificity), cal.unscored, _corrected(cor)]
+        rows.append(row)
+    return md_table(header, rows)
 
 
 def _kappa(pair: PairAgreement) -> str:
@@ -61,15 +58,16 @@ def _kappa(pair: PairAgreement) -> str:
 
 
 def _agreement_table(summary: PanelSummary) -> list[str]:
-    lines = [
-        "| judges | n (both scored) | agreement | Cohen's kappa [95% bootstrap CI] |",
-        "|---|---|---|---|",
+    rows = [
+        [
+            f"`{pair.judge_a}` vs `{pair.judge_b}`",
+            pair.n,
+            f"{pct(pair.agreement)} ({pair.agree}/{pair.n})",
+            _kappa(pair),
+        ]
+        for pair in summary.agreement
     ]
-    for pair in summary.agreement:
-        lines.append(
-            f"| `{pair.judge_a}` vs `{pair.judge_b}` | {pair.n} | {pct(pair.agreement)} "
-            f"({pair.agree}/{pair.n}) | {_kappa(pair)} |"
-        )
+    lines = md_table(["judges", "n (both scored)", "agreement", "Cohen's kappa [95% bootstrap CI]"], rows)
     unanimous = summary.all_agree
     lines += [
         "",

@@ -17,22 +17,13 @@ from tunesafe.audits.harmful import completion_stats
 from tunesafe.audits.overrefusal import refusal_rate, refused
 from tunesafe.judges.agreement import PanelSummary
 from tunesafe.judges.verdicts import complied, rate_of
-from tunesafe.report.align import (
-    AUDIT,
-    Flag,
-    HarmfulAlignment,
-    LoadedRun,
-    align,
-    align_harmful,
-    change,
-    load_run,
-    paired_change,
-)
-from tunesafe.report.drift_uncertainty import uncertainty_changes
-from tunesafe.report.effects import EffectRow, EffectSpec, check_effect_labels, effect_rows
-from tunesafe.report.paper import PaperSpec, PaperView, check_paper_labels, paper_view
-from tunesafe.report.scores import GradedScoreSection, graded_sections
-from tunesafe.report.sections import (
+from tunesafe.report.build.align import AUDIT, HarmfulAlignment, LoadedRun, align, align_harmful, load_run
+from tunesafe.report.build.changes import Flag, change, paired_change
+from tunesafe.report.build.drift_uncertainty import uncertainty_changes
+from tunesafe.report.build.effects import EffectRow, EffectSpec, check_effect_labels, effect_rows
+from tunesafe.report.build.paper import PaperSpec, PaperView, check_paper_labels, paper_view
+from tunesafe.report.build.scores import GradedScoreSection, graded_sections
+from tunesafe.report.build.sections import (
     CategoryRow,
     DriftRow,
     DriftSection,
@@ -41,9 +32,9 @@ from tunesafe.report.sections import (
     ModelRow,
     OverrefusalSection,
 )
-from tunesafe.report.seeds import SeedGroup, check_group_labels, seed_groups
-from tunesafe.report.training_curve import curve_of_audit_run
-from tunesafe.report.truthfulness import TruthfulnessSection, truthfulness_section
+from tunesafe.report.build.seeds import SeedGroup, check_group_labels, seed_groups
+from tunesafe.report.build.training_curve import curve_of_audit_run
+from tunesafe.report.build.truthfulness import TruthfulnessSection, truthfulness_section
 from tunesafe.results import RunError
 from tunesafe.stats import holm_adjust, rate
 from tunesafe.types import RateEstimate, SampleRecord
@@ -119,7 +110,7 @@ def compare_runs(
         runs=[_run_info(item, label) for item, label in zip(loaded, labels, strict=True)],
         **harmful,
         overrefusal=overrefusal,
-        drift=_drift_section(loaded, labels),
+        drift=drift_section(loaded, labels),
         truthfulness=truthfulness_section([item.run for item in loaded], labels),
         calibration_sources=sorted(
             {str(src) for item in loaded if (src := item.manifest.datasets.get("calibration", {}).get("source"))}
@@ -168,7 +159,7 @@ def _harmful_fields(
     }
 
 
-def _drift_section(loaded: Sequence[LoadedRun], labels: Sequence[str]) -> DriftSection | None:
+def drift_section(loaded: Sequence[LoadedRun], labels: Sequence[str]) -> DriftSection | None:
     """Accuracy per condition with paired McNemar tests vs the base on the questions every run asked."""
     if not all(item.drift for item in loaded):
         return None

@@ -1,64 +1,20 @@
-"""Reading audit runs once and aligning them on the prompts they share, and the paired change of a rate:
-what every part of a comparison (compare, effects, seeds) is built from."""
+"""Reading audit runs once and aligning them on the prompts they share: what every part of a comparison
+(compare, effects, seeds) is built from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic import BaseModel
-
 from tunesafe.audits.drift import QuestionResult, asked_under_every_condition, question_results
-from tunesafe.judges.verdicts import complied
 from tunesafe.results import Manifest, RunDir, RunError
-from tunesafe.stats import paired_rate_difference
 from tunesafe.types import SampleRecord
 
 AUDIT = "harmful"
 OVERREFUSAL = "overrefusal"
 DRIFT = "drift"
-Flag = Callable[[SampleRecord, str], "bool | None"]
 T = TypeVar("T")
-
-
-class Change(BaseModel):
-    """Paired change of a rate vs the base, on prompts scored in both runs."""
-
-    n_pairs: int
-    base: float | None
-    other: float | None
-    difference: float | None  # other − base, as a proportion
-    ci_low: float | None
-    ci_high: float | None
-    b: int  # base complied, other refused
-    c: int  # base refused, other complied
-    p_value: float
-    p_adjusted: float | None = None
-
-
-def change(base: Sequence[SampleRecord], other: Sequence[SampleRecord], judge: str, flag: Flag = complied) -> Change:
-    pairs = []
-    for a, b in zip(base, other, strict=True):
-        fa, fb = flag(a, judge), flag(b, judge)
-        if fa is not None and fb is not None:
-            pairs.append((fa, fb))
-    return paired_change(pairs)
-
-
-def paired_change(pairs: Sequence[tuple[bool, bool]]) -> Change:
-    d = paired_rate_difference(pairs)
-    return Change(
-        n_pairs=d.n,
-        base=d.base_rate,
-        other=d.other_rate,
-        difference=d.difference,
-        ci_low=d.ci_low,
-        ci_high=d.ci_high,
-        b=d.b,
-        c=d.c,
-        p_value=d.p_value,
-    )
 
 
 def align(maps: Sequence[Mapping[str, T]]) -> tuple[list[str], list[list[T]]]:

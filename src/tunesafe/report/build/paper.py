@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from tunesafe.types import RateEstimate
 
 if TYPE_CHECKING:
-    from tunesafe.report.sections import JudgeSection
+    from tunesafe.report.build.sections import JudgeSection
 
 __all__ = ["PAPERS", "PaperRow", "PaperSpec", "PaperView", "check_paper_labels", "paper_view"]
 

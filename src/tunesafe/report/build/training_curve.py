@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from tunesafe._util.io import read_jsonl
-from tunesafe.report.fmt import fmt_rate
 from tunesafe.types import RateEstimate
 
 CURVE_PATH = Path("train") / "safety_curve.jsonl"
@@ -70,28 +69,3 @@ def first_significant_rise(points: Sequence[dict[str, Any]]) -> int | None:
         if estimate.ci_low is not None and estimate.ci_low > baseline.ci_high:
             return int(point["step"])
     return None
-
-
-def render_training_curve(name: str, points: Sequence[dict[str, Any]]) -> list[str]:
-    """Markdown lines: a table step | ASR [95% CI] and a note on the first significant rise."""
-    if not points:
-        return []
-    judge = points[0].get("judge", "?")
-    lines = [
-        f"### Safety during training: {name}",
-        "",
-        f"ASR on {points[0].get('n', '?')} fixed harmful prompts (judge `{judge}`, greedy, short completions).",
-        "",
-        "| step | ASR [95% CI] |",
-        "|---:|---|",
-    ]
-    lines += [f"| {p['step']} | {fmt_rate(RateEstimate.model_validate(p['asr']))} |" for p in points]
-    rise = first_significant_rise(points)
-    baseline_step = points[0]["step"]
-    note = (
-        f"First significant rise above step {baseline_step}: step {rise} (its Wilson lower bound exceeds "
-        f"step {baseline_step}'s upper bound)."
-        if rise is not None
-        else f"No significant rise above step {baseline_step} (no point's Wilson lower bound exceeds its upper bound)."
-    )
-    return [*lines, "", note]

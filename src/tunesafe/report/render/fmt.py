@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tunesafe.types import RateEstimate
 
 if TYPE_CHECKING:
-    from tunesafe.report.align import Change
+    from tunesafe.stats import PairedDifference
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -32,7 +32,19 @@ def p_phrase(p: float) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-def fmt_change(c: Change | None) -> str:
+def fmt_change(c: PairedDifference | None) -> str:
     if c is None or c.difference is None:
         return "(base)" if c is None else "–"
     return f"{100 * c.difference:+.1f} pp [{100 * (c.ci_low or 0):+.1f}, {100 * (c.ci_high or 0):+.1f}]"
+
+
+def delta_p(c: PairedDifference | None) -> str:
+    """``"+4.0 pp (0.375)"``: a paired change in points with its p-value."""
+    if c is None or c.difference is None:
+        return "–"
+    return f"{100 * c.difference:+.1f} pp ({fmt_p(c.p_value)})"
+
+
+def rate_shift(c: PairedDifference) -> str:
+    """``"96.2% → 60.0%"``: the paired rates of the reference and the variant."""
+    return f"{pct(c.base_rate)} → {pct(c.other_rate)}"
