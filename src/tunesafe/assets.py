@@ -42,6 +42,7 @@ from tunesafe._util.wheels import (
     record_verified,
     safe_relative,
 )
+from tunesafe.errors import InputError
 
 __all__ = [
     "BUNDLED_DATA",
@@ -65,7 +66,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class UnknownAssetError(KeyError, ValueError):
+class UnknownAssetError(KeyError, InputError):
     """An asset or model name that tunesafe does not know (a ``KeyError`` and a ``ValueError``)."""
 
     def __str__(self) -> str:
@@ -248,7 +249,12 @@ def cache_dir() -> Path:
     """``$TUNESAFE_CACHE_DIR`` if set, else the platform's user cache dir for ``tunesafe``."""
     env = os.environ.get("TUNESAFE_CACHE_DIR")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            where = "a file" if existing == path else f"under the file {existing}"
+            raise InputError(f"TUNESAFE_CACHE_DIR={env} is {where}; point it at a folder")
+        return path
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("tunesafe", appauthor=False))

@@ -13,25 +13,31 @@ re-trained checkpoint at the same path would be served stale outputs).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tunesafe._util.hashing import sha256_obj
 from tunesafe.backends.base import (
     Backend,
+    BackendError,
     ContinuationScore,
     LoglikelihoodUnsupportedError,
     ProgressCallback,
     describe_backend,
+    measures_prompts,
     supports_loglikelihood,
 )
+from tunesafe.errors import InputError
 from tunesafe.judges.base import Judge, JudgeInput
 from tunesafe.types import Completion, Conversation, GenParams, Verdict
 
 CACHE_VERSION = 1
+_T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 CacheMode = Literal["read_write", "read_only", "off"]
 
 
@@ -74,39 +80,133 @@ def verdict_key(judge_fingerprint: str, item: JudgeInput, reads_truncation: bool
     )
 
 
+class CacheError(InputError):
+    """The cache path cannot be used (a folder, under a file, not writable); the message says the fix."""
+
+
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_TABLES = ("generations", "verdicts", "scores")
+
+
+def _is_corruption(err: sqlite3.Error) -> bool:
+    name = getattr(err, "sqlite_errorname", "")
+    text = str(err)
+    return name.startswith(_CORRUPT) or "malformed" in text or "not a database" in text
+
+
 class GenerationCache:
     """Key → Completion, key → ContinuationScore and key → Verdict stores in one SQLite file (WAL mode;
-    every write is one transaction)."""
+    every write is one transaction).
+
+    A cache file found corrupt (on opening, by SQLite's ``quick_check``, or on any later read or write)
+    is moved aside as ``<name>.corrupt-<time>`` with a warning and a fresh one takes its place: the
+    cache only holds what can be generated again, so the run goes on.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
+        self._check_path()
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as err:
+            if not _is_corruption(err):
+                raise self._unusable(err) from err
+            self._quarantine(err)
+            self._db = self._connect()
+
+    def _check_path(self) -> None:
+        if self.path.is_dir():
+            raise CacheError(f"cache path {self.path} is a folder; set cache.path to a file, or use --no-cache")
+        existing = next((p for p in self.path.parents if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise CacheError(f"cache path {self.path} is under {existing}, which is a file; set cache.path elsewhere")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CacheError(
+                f"cannot create the cache folder {self.path.parent} ({err.strerror}); use --no-cache"
+            ) from err
+
+    def _unusable(self, err: sqlite3.Error) -> CacheError:
+        return CacheError(
+            f"cannot use the generation cache {self.path} ({err}); set cache.path to a writable file, or use --no-cache"
         )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            checked = db.execute("PRAGMA quick_check").fetchone()
+            if checked is None or checked[0] != "ok":
+                raise sqlite3.DatabaseError(
+                    f"database disk image is malformed ({checked[0] if checked else 'no answer'})"
+                )
+            for table in _TABLES:
+                db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
+                )
+            db.commit()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _quarantine(self, err: sqlite3.Error) -> None:
+        """Move the corrupt file (and its WAL) aside, so nothing is lost and a fresh cache can start."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            for suffix in ("", "-wal"):
+                source = Path(f"{self.path}{suffix}")
+                if source.exists():
+                    source.replace(Path(f"{aside}{suffix}"))
+            Path(f"{self.path}-shm").unlink(missing_ok=True)
+        except OSError as move_err:
+            raise CacheError(
+                f"the generation cache {self.path} is corrupt ({err}) and cannot be moved aside "
+                f"({move_err.strerror}); delete it, or use --no-cache"
+            ) from err
+        logger.warning(
+            "the generation cache %s was corrupt (%s); moved it aside to %s and started a new one",
+            self.path,
+            err,
+            aside,
         )
-        self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)")
-        self._db.commit()
+
+    def _recovering(self, operation: Callable[[], _T]) -> _T:
+        """Run ``operation``; a corrupt cache found on the way is moved aside and the operation retried once."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as err:
+            if not _is_corruption(err):
+                raise self._unusable(err) from err
+            self._db.close()
+            self._quarantine(err)
+            self._db = self._connect()
+            return operation()
 
     def _get(self, table: str, keys: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db.execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", chunk))
-        return found
+        def read() -> dict[str, str]:
+            found: dict[str, str] = {}
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(self._db.execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", chunk))
+            return found
+
+        return self._recovering(read)
 
     def _put(self, table: str, items: dict[str, str]) -> None:
         now = time.time()
-        with self._db:
-            self._db.executemany(
-                f"INSERT OR REPLACE INTO {table} (key, value, created) VALUES (?, ?, ?)",
-                [(k, v, now) for k, v in items.items()],
-            )
+
+        def write() -> None:
+            with self._db:
+                self._db.executemany(
+                    f"INSERT OR REPLACE INTO {table} (key, value, created) VALUES (?, ?, ?)",
+                    [(k, v, now) for k, v in items.items()],
+                )
+
+        self._recovering(write)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
         return {k: Completion.model_validate_json(v) for k, v in self._get("generations", keys).items()}
@@ -131,7 +231,7 @@ class GenerationCache:
         self._put("verdicts", {k: v.model_dump_json() for k, v in items.items()})
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+        return self._recovering(lambda: int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]))
 
     def close(self) -> None:
         self._db.close()
@@ -218,6 +318,28 @@ class CachedBackend(_Cached):
                 self.cache.put_scores(new)
             found = {**found, **new}
         return [found[k] for k in keys]
+
+    @property
+    def measures_prompts(self) -> bool:
+        """Whether the wrapped backend can measure prompts (forwarded, never cached)."""
+        return measures_prompts(self.inner)
+
+    def context_window(self) -> int | None:
+        """The wrapped backend's context window (None when it cannot say)."""
+        window: int | None = self.inner.context_window() if self.measures_prompts else None  # type: ignore[attr-defined]
+        return window
+
+    def prompt_tokens(self, conversations: Sequence[Conversation]) -> list[int]:
+        """The wrapped backend's prompt lengths in tokens (never cached: counting is cheap)."""
+        if not self.measures_prompts:
+            raise BackendError(f"backend {self.name} cannot measure prompts")
+        counts: list[int] = self.inner.prompt_tokens(conversations)  # type: ignore[attr-defined]
+        return counts
+
+    def earlier_fingerprints(self) -> list[str]:
+        """The wrapped backend's fingerprints of this same model by earlier versions (``[]`` when none)."""
+        earlier = getattr(self.inner, "earlier_fingerprints", None)
+        return list(earlier()) if callable(earlier) else []
 
     def describe(self) -> dict[str, Any]:
         """The wrapped backend's ``describe()`` (``{}`` when it has none)."""

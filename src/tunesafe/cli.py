@@ -1,6 +1,7 @@
 """The ``tunesafe`` command: parse, load config, call one library function, print a summary.
 
-Exit codes: 0 ok, 1 the run failed, 2 usage or configuration error.
+Exit codes: 0 ok, 1 the run failed, 2 bad input (usage, configuration, a file, a path), 130 interrupted,
+143 terminated (``_util/failures.py``).
 """
 
 from __future__ import annotations
@@ -57,24 +58,23 @@ def _setup(log_level: str, quiet: bool) -> RichReporter:
 
 
 def _guard(func: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Map library errors to exit codes with a one-line message (no traceback for user errors)."""
+    """One line and an exit code for every failure a user can cause or meet (``_util/failures.py``)."""
     import functools
 
     @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        from tunesafe.config import ConfigError
-        from tunesafe.results import RunError
+        from tunesafe._util.failures import describe_failure, terminate_as_interrupt
 
         try:
-            return func(*args, **kwargs)
-        except ConfigError as err:
-            raise _fail(str(err), 2) from err
-        except (RunError, ValueError, KeyError, FileNotFoundError) as err:
-            raise _fail(str(err), 1) from err
-        except KeyboardInterrupt as err:
-            raise _fail("interrupted; re-run the same command to resume", 130) from err
-        except RuntimeError as err:
-            raise _fail(f"{type(err).__name__}: {err}", 1) from err
+            with terminate_as_interrupt():
+                return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except BaseException as err:
+            failure = describe_failure(err)
+            if failure is None:
+                raise
+            raise _fail(failure.message, failure.exit_code) from err
 
     return wrapper
 

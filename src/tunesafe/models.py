@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tunesafe._util.hashing import sha256_file
+from tunesafe._util.hashing import fingerprint_dir, sha256_file
 from tunesafe._util.io import atomic_write_json
 from tunesafe._util.progress import Advance, NullReporter, Reporter
 from tunesafe._util.wheels import AssetError, discard, is_verified
@@ -38,11 +38,13 @@ from tunesafe.assets import (
     concatenate_members,
     wheel_path,
 )
+from tunesafe.errors import InputError
 from tunesafe.results import package_versions
 
 __all__ = [
     "PROVENANCE_FILE",
     "ModelStatus",
+    "check_model_source",
     "is_prepared",
     "list_models",
     "model_dir",
@@ -55,6 +57,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PROVENANCE_FILE = "tunesafe_model.json"
+CONTENT_KEY = "content_fingerprint"  # fingerprint_dir of the converted files, checked on use
 PROVENANCE_SCHEMA = 1
 _HF_IGNORE = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "onnx/*", "*.tflite", "*.gguf", "original/*", "openvino/*"]
 
@@ -116,13 +119,17 @@ def _read_provenance(directory: Path) -> dict[str, Any] | None:
 
 
 def is_prepared(directory: Path, gguf_sha256: str) -> bool:
-    """True when ``directory`` is a finished conversion of the GGUF with ``gguf_sha256``."""
+    """True when ``directory`` is a finished conversion of the GGUF with ``gguf_sha256`` whose files still
+    have the content recorded when it was made (hashed once per process, as the model's fingerprint is;
+    a conversion by an earlier version, which recorded none, is taken as it is)."""
     provenance = _read_provenance(directory)
-    return (
-        provenance is not None
-        and provenance.get("gguf_sha256") == gguf_sha256
-        and (directory / "config.json").is_file()
-    )
+    if provenance is None or provenance.get("gguf_sha256") != gguf_sha256 or not (directory / "config.json").is_file():
+        return False
+    recorded = provenance.get(CONTENT_KEY)
+    if recorded is not None and fingerprint_dir(directory) != recorded:
+        log.warning("%s: the model's files changed since it was prepared; preparing it again", directory)
+        return False
+    return True
 
 
 def _library_versions() -> dict[str, str | None]:
@@ -208,6 +215,7 @@ def _build_model_dir(gguf: Path, final: Path, provenance: dict[str, Any]) -> Pat
             {
                 "schema_version": PROVENANCE_SCHEMA,
                 **provenance,
+                CONTENT_KEY: fingerprint_dir(tmp),
                 "conversion": info,
                 "conversion_seconds": round(time.monotonic() - started, 1),
                 "library_versions": _library_versions(),
@@ -363,23 +371,40 @@ def resolve_model_source(source: str | os.PathLike[str], *, reporter: Reporter |
         AssetError: fetching, verification, download or conversion failed.
     """
     text = os.fspath(source)
+    check_model_source(text)
     if text in BUNDLED_MODELS:
         return prepare_model(text, reporter=reporter)
     if text.startswith("hf:"):
         return _snapshot(text)
     path = Path(text).expanduser()
     if path.is_dir():
+        return path.resolve()
+    return prepare_gguf_file(path, reporter=reporter)
+
+
+def check_model_source(source: str | os.PathLike[str]) -> None:
+    """Fail at once, before any download or conversion, on a ``source`` that cannot resolve: not a bundled
+    name, not ``hf:``, and neither a model folder nor a ``.gguf`` file on disk.
+
+    Raises:
+        UnknownAssetError: none of the above (an ``InputError``; the message lists bundled names).
+        InputError: a folder that is not a model folder.
+    """
+    text = os.fspath(source)
+    if text in BUNDLED_MODELS or text.startswith("hf:"):
+        return
+    path = Path(text).expanduser()
+    if path.is_dir():
         if (path / "config.json").is_file():
-            return path.resolve()
+            return
         hint = (
             " (it holds adapter_config.json: a PEFT adapter, not a full model)"
             if (path / "adapter_config.json").is_file()
             else ""
         )
-        raise ValueError(f"{path} is a folder but not a Hugging Face model folder: no config.json{hint}")
-    if path.is_file() and path.suffix.lower() == ".gguf":
-        return prepare_gguf_file(path, reporter=reporter)
-    raise _unknown_source(text)
+        raise InputError(f"{path} is a folder but not a Hugging Face model folder: no config.json{hint}")
+    if not (path.is_file() and path.suffix.lower() == ".gguf"):
+        raise _unknown_source(text)
 
 
 # --------------------------------------------------------------------------- listing

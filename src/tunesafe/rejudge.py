@@ -19,7 +19,7 @@ from tunesafe.config import AuditConfig, CalibrationSpec, JudgeSpec, load_config
 from tunesafe.judges.calibration import NAME as CALIBRATION
 from tunesafe.judges.calibration import judges_for
 from tunesafe.judges.panel import JudgePanel
-from tunesafe.results import RunDir, RunError
+from tunesafe.results import RunDir, RunError, run_lock
 from tunesafe.runner import judge_calibration, open_cache, rejudge_records
 from tunesafe.types import SampleRecord
 
@@ -48,35 +48,38 @@ def rejudge_run(
         raise RunError(f"{path} has status {manifest.status!r}; finish the audit first (re-run it to resume)")
     if not judges:
         raise ValueError("give at least one judge")
-    config = load_config(AuditConfig, run.config_path)
-    cache = open_cache(config)
-    try:
-        metrics = {k: v for k, v in run.metrics().items() if k != "schema_version"}
-        with JudgePanel(judges, cache=cache, cache_mode=config.cache.mode, backends=judge_backends) as panel:
-            calibration_records = _calibration(run, calibration, panel)
-            for audit in all_audits():
-                spec = audit.spec_of(config.audits)
-                records = list(run.records(audit.name)) if audit.judged and spec is not None else []
-                if not records:
-                    continue
-                chosen = [j for j in panel.judges if audit.accepts(j)]
-                if not chosen:
-                    logger.info(
-                        "%s: no judge applies here (over-refusal takes refusal detectors); left as it was",
-                        audit.name,
+    with run_lock(run.path):  # an audit resuming or another rejudge waits its turn
+        config = load_config(AuditConfig, run.config_path)
+        cache = open_cache(config)
+        try:
+            metrics = {k: v for k, v in run.metrics().items() if k != "schema_version"}
+            with JudgePanel(judges, cache=cache, cache_mode=config.cache.mode, backends=judge_backends) as panel:
+                calibration_records = _calibration(run, calibration, panel)
+                for audit in all_audits():
+                    spec = audit.spec_of(config.audits)
+                    records = list(run.records(audit.name)) if audit.judged and spec is not None else []
+                    if not records:
+                        continue
+                    chosen = [j for j in panel.judges if audit.accepts(j)]
+                    if not chosen:
+                        logger.info(
+                            "%s: no judge applies here (over-refusal takes refusal detectors); left as it was",
+                            audit.name,
+                        )
+                        continue
+                    records = rejudge_records(records, chosen, reporter, f"rejudge {audit.name}: {manifest.name}")
+                    run.replace_records(audit.name, records)
+                    metrics[audit.name] = audit.aggregate(
+                        spec, records, seed=config.seed, calibration=calibration_records
                     )
-                    continue
-                records = rejudge_records(records, chosen, reporter, f"rejudge {audit.name}: {manifest.name}")
-                run.replace_records(audit.name, records)
-                metrics[audit.name] = audit.aggregate(spec, records, seed=config.seed, calibration=calibration_records)
-        run.write_metrics(metrics)
-        history = list(manifest.info.get("rejudged", []))
-        history.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "judges": panel.names})
-        run.update_manifest(fingerprints=panel.fingerprints(), info={"rejudged": history})
-        return run
-    finally:
-        if cache is not None:
-            cache.close()
+            run.write_metrics(metrics)
+            history = list(manifest.info.get("rejudged", []))
+            history.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "judges": panel.names})
+            run.update_manifest(fingerprints=panel.fingerprints(), info={"rejudged": history})
+            return run
+        finally:
+            if cache is not None:
+                cache.close()
 
 
 def _calibration(run: RunDir, spec: CalibrationSpec | None, panel: JudgePanel) -> list[SampleRecord] | None:

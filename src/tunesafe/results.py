@@ -14,6 +14,7 @@ directory that can be resumed and is never half-written.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import secrets
 import time
@@ -26,7 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tunesafe._util.failures import Terminated
 from tunesafe._util.io import append_jsonl, atomic_output, atomic_write_json, atomic_write_text, read_jsonl
+from tunesafe._util.redact import redact
+from tunesafe.errors import InputError
 from tunesafe.types import SampleRecord
 
 if TYPE_CHECKING:
@@ -39,8 +43,8 @@ RunStatus = Literal["running", "success", "error", "interrupted"]
 _VERSIONED_PACKAGES = ("tunesafe", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "pydantic")
 
 
-class RunError(RuntimeError):
-    """A run directory is missing, unreadable or of an unknown schema."""
+class RunError(RuntimeError, InputError):
+    """A run directory is missing, unreadable, of an unknown schema, in use, or holds something else."""
 
 
 class Manifest(BaseModel):
@@ -184,11 +188,13 @@ class RunDir:
         """Mark the run ``interrupted`` or ``error`` (with the message and timings) if the body raises."""
         try:
             yield
-        except KeyboardInterrupt:
-            self.update_manifest(status="interrupted", timings=watch.timings, error="interrupted by the user")
+        except KeyboardInterrupt as err:
+            why = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted by the user"
+            self.update_manifest(status="interrupted", timings=watch.timings, error=why)
             raise
         except Exception as err:
-            self.update_manifest(status="error", timings=watch.timings, error=f"{type(err).__name__}: {err}")
+            message = redact(f"{type(err).__name__}: {err}")  # a key echoed by a server stays out of the manifest
+            self.update_manifest(status="error", timings=watch.timings, error=message)
             raise
 
     # -- samples and metrics -------------------------------------------------------------------
@@ -240,8 +246,79 @@ class _Lap:
         self.watch.timings[self.stage] = round(self.watch.timings.get(self.stage, 0.0) + elapsed, 3)
 
 
+_LOCK = ".lock"
+_ALLOWED_IN_NEW_RUN = {_LOCK, "config.yaml"}  # what a run killed before its manifest was written leaves
+
+
+def check_output_dir(path: Path) -> None:
+    """Refuse, before any work, an output path that cannot hold a run directory: a file, a path under a
+    file, a folder that is not writable, or a folder holding other things (a screen's output, a report)."""
+    path = Path(path)
+    check_writable_folder(path, "a new one, or a run directory to resume")
+    if path.is_dir() and not (path / "manifest.json").exists():
+        others = sorted(
+            e.name for e in path.iterdir() if e.name not in _ALLOWED_IN_NEW_RUN and not e.name.startswith(".")
+        )
+        if others:
+            shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+            raise RunError(
+                f"{path} holds other files ({shown}) and is not a tunesafe run directory; "
+                "choose a new or empty output folder"
+            )
+
+
+def check_writable_folder(path: Path, wanted: str = "a new or empty one") -> None:
+    """Refuse an output folder that is a file, lies under a file, or cannot be written (before any work)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"{path} is a file; the output must be a folder ({wanted})")
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise RunError(f"{path} is under {existing}, which is a file; choose another output folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise RunError(f"{existing} is not writable; choose an output folder you can write to")
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold ``<path>/.lock`` (POSIX ``flock``) while a process writes the run directory; a second process
+    is refused at once, naming the holder's pid. The OS releases the lock when its process dies."""
+    import fcntl
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / _LOCK).open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            raise RunError(
+                f"{path} is in use by another tunesafe process{f' (pid {holder})' if holder.isdigit() else ''}; "
+                "wait for it to finish, or choose another output directory"
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def locked_output(path: Path) -> Iterator[Path]:
+    """:func:`check_output_dir`, then :func:`run_lock` for the body: how every command that writes a run
+    directory starts."""
+    check_output_dir(path)
+    with run_lock(path):
+        yield Path(path)
+
+
 def open_run(path: Path, kind: RunKind, config: AuditConfig | TrainConfig) -> RunDir:
-    """Create the run directory of ``config`` at ``path``, or resume it if it holds the same config."""
+    """Create the run directory of ``config`` at ``path``, or resume it if it holds the same config
+    (call it under :func:`locked_output`)."""
     from tunesafe.config import config_hash, dump_config
 
     return RunDir.create_or_resume(

@@ -19,8 +19,9 @@ from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.adapter_check import record_adapter_probe
 from tunesafe.assets import cache_dir
 from tunesafe.audits import all_audits
-from tunesafe.audits.base import Audit, AuditContext
+from tunesafe.audits.base import Audit, AuditContext, SampleSet
 from tunesafe.backends.base import Backend
+from tunesafe.backends.context_window import fit_prompts
 from tunesafe.cache import CachedBackend, GenerationCache
 from tunesafe.config import AuditConfig, CalibrationSpec, ConfigError, config_hash, dump_config, load_config
 from tunesafe.judges import Judge, JudgeInput
@@ -28,7 +29,7 @@ from tunesafe.judges.calibration import NAME as CALIBRATION
 from tunesafe.judges.calibration import judges_for, load_calibration
 from tunesafe.judges.hygiene import apply_judges
 from tunesafe.judges.panel import JudgePanel
-from tunesafe.results import RunDir, RunError, Stopwatch, new_run_path, open_run
+from tunesafe.results import RunDir, RunError, Stopwatch, locked_output, new_run_path, open_run
 from tunesafe.types import GenParams, Sample, SampleRecord, Verdict
 
 if TYPE_CHECKING:
@@ -73,35 +74,67 @@ def run_audit(
     if config.model.backend == "imported":
         raise ConfigError("an imported run has no model to generate with; use `tunesafe rejudge` on it")
     chosen = _switched_on(config, _with_replacements(audits, behaviors))
+    # bad input (a prompt file, a model path) is reported before a run directory is made or a model loaded
+    built = [(audit, spec, audit.build(spec, config.seed)) for audit, spec in chosen]
+    if backend is None:
+        from tunesafe.backends import check_model_spec
+
+        check_model_spec(config.model)
     path = output or new_run_path(runs_root, config.name)
-    _extend_with_added_audits(path, config)
-    run = open_run(path, "audit", config)
+    cache = open_cache(config)  # a cache path that cannot be used is reported before any work too
+    try:
+        with locked_output(path):
+            _extend_with_added_audits(path, config)
+            run = open_run(path, "audit", config)
+            _audit_run(run, config, built, backend, cache, reporter, judge_backends, probe_base)
+    finally:
+        if cache is not None:
+            cache.close()
+    return run
+
+
+def _audit_run(
+    run: RunDir,
+    config: AuditConfig,
+    built: Sequence[tuple[Audit[Any], Any, SampleSet]],
+    backend: Backend | None,
+    cache: GenerationCache | None,
+    reporter: Reporter,
+    judge_backends: Mapping[str, Backend] | None,
+    probe_base: Path | None,
+) -> None:
+    """The audits of an opened run directory, one after the other; the run marked success or failed."""
     watch = Stopwatch()
     owned = backend is None
     cached: CachedBackend | None = None
-    cache: GenerationCache | None = None
     try:
         with run.recording_failures(watch):
             with watch("load_model"):
                 inner = backend if backend is not None else _load_backend(config)
-            cache = open_cache(config)
             cached = CachedBackend(inner, cache, config.cache.mode, flush_every=config.chunk_size)
-            _check_same_model(run, cached.fingerprint())
+            _check_same_model(run, cached)
+            if config.long_prompts == "refuse":  # a prompt too long for the model stops the run before any generation
+                _check_prompt_lengths(cached, config, built)
             record_adapter_probe(run, cached.inner, probe_base)  # warns when the fine-tune changes nothing
             session = _Session(AuditContext(run, cached, config, watch), cache, reporter, judge_backends)
-            metrics = {audit.name: run_one_audit(session, audit, spec) for audit, spec in chosen}
+            metrics = {audit.name: run_one_audit(session, audit, spec, samples) for audit, spec, samples in built}
             run.write_metrics(metrics)
             run.update_manifest(
                 status="success",
                 timings=watch.timings,
                 info=_backend_info(cached),
             )
-        return run
     finally:
-        if cache is not None:
-            cache.close()
         if owned and cached is not None:
             cached.close()
+
+
+def _check_prompt_lengths(
+    backend: Backend, config: AuditConfig, built: Sequence[tuple[Audit[Any], Any, SampleSet]]
+) -> None:
+    for audit, spec, sample_set in built:
+        for params, group in _by_generation(audit, spec, config.generation, sample_set.samples):
+            fit_prompts(group, backend, params, "refuse", audit.name)
 
 
 def _with_replacements(audits: Sequence[Audit[Any]] | None, behaviors: Sequence[Behavior] | None) -> list[Audit[Any]]:
@@ -174,13 +207,16 @@ class _Session:
     judge_backends: Mapping[str, Backend] | None
 
 
-def run_one_audit(session: _Session, audit: Audit[Any], spec: Any) -> dict[str, Any]:
-    """Build, generate, judge or score, and aggregate one audit; its hooks where it has them."""
+def run_one_audit(session: _Session, audit: Audit[Any], spec: Any, built: SampleSet | None = None) -> dict[str, Any]:
+    """Build (unless ``built`` is given), generate, judge or score, and aggregate one audit; its hooks
+    where it has them."""
     context = session.context
     run, watch = context.run, context.watch
     audit.check(spec, context.backend)  # fail before generating anything
-    built = audit.build(spec, context.config.seed)
+    if built is None:
+        built = audit.build(spec, context.config.seed)
     if built.dataset is not None:
+        _check_same_dataset(run, audit.name, built.dataset)
         run.update_manifest(datasets={audit.name: built.dataset})
     with _panel(session, audit, spec) as panel:
         asked: dict[str, SampleRecord] = {}
@@ -241,9 +277,14 @@ def open_cache(config: AuditConfig) -> GenerationCache | None:
     return GenerationCache(Path(config.cache.path) if config.cache.path else default_cache_path())
 
 
-def _check_same_model(run: RunDir, fingerprint: str) -> None:
-    """Refuse to resume a run whose records came from a model with other content."""
+def _check_same_model(run: RunDir, backend: CachedBackend) -> None:
+    """Refuse to resume a run whose records came from a model with other content (a run recorded under
+    the fingerprint an earlier version gave this same model resumes, keeping its recorded one)."""
+    fingerprint = backend.fingerprint()
     recorded = run.manifest().fingerprints.get("model")
+    if recorded is not None and recorded != fingerprint and recorded in backend.earlier_fingerprints():
+        logger.info("%s: recorded under an earlier fingerprint of the same model; resuming", run.path)
+        return
     if recorded is not None and recorded != fingerprint:
         raise RunError(
             f"{run.path} was produced by a model with different content (fingerprint "
@@ -251,6 +292,19 @@ def _check_same_model(run: RunDir, fingerprint: str) -> None:
             "bfloat16 or float16 on a GPU, float32 on CPU) — use a new output directory"
         )
     run.update_manifest(fingerprints={"model": fingerprint})
+
+
+def _check_same_dataset(run: RunDir, audit: str, dataset: Mapping[str, Any]) -> None:
+    """Refuse to resume an audit whose prompt file changed since its records were made (an edited file
+    would mix old and new prompts in one run)."""
+    recorded = run.manifest().datasets.get(audit) or {}
+    old, new = recorded.get("sha256"), dataset.get("sha256")
+    if old and new and old != new:
+        source = dataset.get("source") or dataset.get("path") or dataset.get("name") or audit
+        raise RunError(
+            f"{run.path}: the {audit} prompts changed since this run recorded them ({source}: sha256 "
+            f"{str(old)[:12]} then, {str(new)[:12]} now); restore the file, or audit into a new output directory"
+        )
 
 
 def _refresh_verdicts(
@@ -315,7 +369,8 @@ def _run_samples(
     logger.info("%s: %d samples, %d already done, %d to run", name, len(samples), len(done), len(todo))
     with session.reporter.task(f"{name}: {config.name}", total=len(samples)) as advance:
         advance(len(done))
-        for params, group in _by_generation(audit, spec, config.generation, todo):
+        for params, unfitted in _by_generation(audit, spec, config.generation, todo):
+            group = fit_prompts(unfitted, context.backend, params, config.long_prompts, name)
             for start in range(0, len(group), config.chunk_size):
                 chunk = group[start : start + config.chunk_size]
                 with watch("generate"):

@@ -307,11 +307,15 @@ def screen_file(path: str, out_dir: str, screener: Screener | None = None) -> di
     from tunesafe._util.hashing import sha256_file
     from tunesafe._util.io import atomic_write_json, atomic_write_text
     from tunesafe.data.formats import read_messages_jsonl
+    from tunesafe.results import RunError, check_writable_folder
 
+    out = Path(out_dir)
+    check_writable_folder(out, "screen writes clean.jsonl, flagged.jsonl and summary.json there")
+    if (out / "manifest.json").exists():
+        raise RunError(f"{out} is a tunesafe run directory; screen into a folder of its own")
     rows = read_messages_jsonl(Path(path))
     screener = screener or Screener()
     split = split_rows(rows, screener, FLAG_KINDS)  # every flag drops: clean = kept, flagged = dropped
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "clean.jsonl", jsonl(split.kept))
     atomic_write_text(out / "flagged.jsonl", jsonl(split.dropped))

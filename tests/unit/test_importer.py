@@ -428,7 +428,7 @@ def test_cli_context_col_and_harmbench_layout(tmp_path: Path) -> None:
     assert [r.sample_id for r in RunDir(tmp_path / "b").records("harmful")] == ["std_one", "ctx_one", "std_two"]
 
     missing = CliRunner().invoke(app, ["import", str(plain), "-o", str(tmp_path / "c"), "--context-col", "nope"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # bad input
     lines = [line for line in missing.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "missing column(s) nope" in lines[0] and str(plain) in lines[0]
     wrong = CliRunner().invoke(

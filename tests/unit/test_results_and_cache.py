@@ -151,3 +151,51 @@ def test_an_adapter_fingerprint_ignores_the_order_peft_writes_its_module_sets(tm
     assert fingerprints[0] == fingerprints[1]
     (tmp_path / "b" / "adapter_config.json").write_text(json.dumps({"r": 8, "target_modules": ["q_proj"]}))
     assert fingerprint_dir(tmp_path / "b") != fingerprints[0]
+
+
+def test_a_run_recorded_under_the_earlier_adapter_fingerprint_resumes(tmp_path: Path) -> None:
+    """Before module sets were sorted, an adapter's fingerprint hashed them in written order: its runs resume
+    (the backend names that fingerprint among ``earlier_fingerprints``); another model's are still refused."""
+    from tunesafe.config import AuditConfig, load_config
+    from tunesafe.runner import run_audit
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 4, "target_modules": ["v_proj", "q_proj"]}))
+    earlier = fingerprint_dir(adapter, sort_module_sets=False)
+    assert earlier != fingerprint_dir(adapter)
+
+    class Renamed:  # the same scripted model under a new fingerprint that remembers the earlier one
+        def __init__(self, fingerprint: str, earlier: list[str]) -> None:
+            self.inner, self._fingerprint, self._earlier = rule_backend({1}), fingerprint, earlier
+            self.name = self.inner.name
+
+        def fingerprint(self) -> str:
+            return self._fingerprint
+
+        def earlier_fingerprints(self) -> list[str]:
+            return self._earlier
+
+        def generate(self, conversations, params, progress=None):  # type: ignore[no-untyped-def]
+            return self.inner.generate(conversations, params, progress)
+
+        def close(self) -> None:
+            pass
+
+    data = tmp_path / "p.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"request {i}"}) + "\n" for i in range(4)))
+    config = load_config(
+        AuditConfig,
+        None,
+        [f"audits.harmful.dataset={data}", "audits.harmful.judges=[keyword-extended]", "audits.overrefusal=null"],
+    )
+    config = config.model_copy(update={"cache": config.cache.model_copy(update={"mode": "off"})})
+    out = tmp_path / "run"
+    run_audit(config, out, backend=Renamed(earlier, []))
+    before = (out / "samples" / "harmful.jsonl").read_bytes()
+    run_audit(config, out, backend=Renamed(fingerprint_dir(adapter), [earlier]))
+    assert RunDir(out).manifest().fingerprints["model"] == earlier
+    assert (out / "samples" / "harmful.jsonl").read_bytes() == before
+    with pytest.raises(RunError, match="different content"):
+        run_audit(config, out, backend=Renamed("another model", []))

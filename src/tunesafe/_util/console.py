@@ -21,6 +21,7 @@ from rich.progress import (
 )
 
 from tunesafe._util.progress import Advance
+from tunesafe._util.redact import redact
 
 console = Console(stderr=True)
 _NOISY = ("transformers", "httpx", "urllib3", "datasets", "accelerate", "peft", "trl", "filelock")
@@ -30,9 +31,19 @@ def setup_logging(level: str = "INFO") -> None:
     # transformers and huggingface_hub draw their own tqdm bars (weight loading); ours suffice.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     handler = RichHandler(console=console, show_path=False, rich_tracebacks=False, markup=False)
+    handler.addFilter(_redacting)
     logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
     for name in _NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _redacting(record: logging.LogRecord) -> bool:
+    """Log lines pass through :func:`redact`: a key a server echoed never reaches the console."""
+    message = record.getMessage()
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    return True
 
 
 class RichReporter:

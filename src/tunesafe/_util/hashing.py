@@ -46,11 +46,12 @@ _IGNORED_NAMES = {
 }
 
 
-def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
+def fingerprint_dir(directory: Path, extra: Iterable[str] = (), *, sort_module_sets: bool = True) -> str:
     """Hash the content of every model-defining file in ``directory`` (not its path).
 
     Two directories with the same files give the same fingerprint; re-training at the same
-    path changes the weights and so the fingerprint.
+    path changes the weights and so the fingerprint. ``sort_module_sets=False`` gives the fingerprint
+    earlier versions gave an adapter (see :func:`_adapter_config_hash`).
     """
     directory = Path(directory)
     parts: list[str] = list(extra)
@@ -60,7 +61,11 @@ def fingerprint_dir(directory: Path, extra: Iterable[str] = ()) -> str:
         if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES and p.name not in _IGNORED_NAMES
     )
     for path in files:
-        digest = _adapter_config_hash(path) if path.name == "adapter_config.json" else cached_file_hash(path)
+        digest = (
+            _adapter_config_hash(path, sort_module_sets)
+            if path.name == "adapter_config.json"
+            else cached_file_hash(path)
+        )
         parts.append(f"{path.name}:{digest}")
     return sha256_text("\n".join(parts))
 
@@ -74,11 +79,13 @@ _ADAPTER_PATH_KEYS = ("base_model_name_or_path",)
 _ADAPTER_SET_KEYS = ("target_modules", "modules_to_save")
 
 
-def _adapter_config_hash(path: Path) -> str:
+def _adapter_config_hash(path: Path, sort_module_sets: bool = True) -> str:
+    """The adapter config without paths; ``sort_module_sets=False`` keeps PEFT's written order, as
+    tunesafe before 2026-12 hashed it (so runs recorded then can still be recognised)."""
     config = json.loads(path.read_text(encoding="utf-8"))
     for key in _ADAPTER_PATH_KEYS:
         config.pop(key, None)
-    for key in _ADAPTER_SET_KEYS:
+    for key in _ADAPTER_SET_KEYS if sort_module_sets else ():
         if isinstance(config.get(key), list):
             config[key] = sorted(config[key])
     return sha256_obj(config)
@@ -87,10 +94,21 @@ def _adapter_config_hash(path: Path) -> str:
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}
 
 
-def cached_file_hash(path: Path) -> str:
-    """sha256 of a file, memoised per process on (path, size, mtime_ns) to avoid re-reading GBs."""
+def _memo_key(path: Path) -> tuple[str, int, int]:
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def cached_file_hash(path: Path) -> str:
+    """sha256 of a file, read once per process and memoised on (path, size, mtime_ns) to avoid
+    re-reading GBs. Nothing is trusted across processes: a byte changed with its mtime kept is seen
+    by the next process's first read."""
+    key = _memo_key(path)
     if key not in _HASH_MEMO:
         _HASH_MEMO[key] = sha256_file(path)
     return _HASH_MEMO[key]
+
+
+def remember_file_hash(path: Path, sha256: str) -> None:
+    """Record the sha256 of a file this process just wrote and checked, so it is not read again."""
+    _HASH_MEMO[_memo_key(path)] = sha256

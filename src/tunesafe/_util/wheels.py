@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
@@ -21,8 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from tunesafe._util.hashing import sha256_file
-from tunesafe._util.io import atomic_output, atomic_write_json
+from tunesafe._util.hashing import cached_file_hash, remember_file_hash, sha256_file
+from tunesafe._util.io import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def atomic_binary_output(path: Path) -> contextlib.AbstractContextManager[IO[byt
 
 
 def discard(path: Path) -> None:
-    """Remove ``path``, its ``.sha256`` sidecar and temp files a killed write to it left behind.
+    """Remove ``path``, the ``.sha256`` sidecar earlier versions wrote and temp files a killed write to it left behind.
 
     Only call this while holding the lock for ``path``: it removes in-progress temp files too.
     """
@@ -89,34 +88,19 @@ def _sidecar(path: Path) -> Path:
 
 
 def record_verified(path: Path, sha256: str) -> None:
-    """Remember that ``path`` (as it is now: size and mtime) has content ``sha256``."""
-    stat = path.stat()
-    atomic_write_json(_sidecar(path), {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    """Remember, for this process, that ``path`` (just written and checked) has content ``sha256``."""
+    remember_file_hash(path, sha256)
 
 
 def is_verified(path: Path, sha256: str) -> bool:
-    """True when ``path`` has content ``sha256``.
-
-    Cheap when the sidecar written by :func:`record_verified` still matches the file's size and
-    mtime; otherwise the file is re-hashed (and the sidecar refreshed when it matches).
-    """
+    """True when ``path`` has content ``sha256``: hashed on its first use in each process (memoised
+    on size and mtime within it), so a file changed on disk is never taken for the pinned one."""
     if not path.is_file():
         return False
-    stat = path.stat()
-    try:
-        record = json.loads(_sidecar(path).read_text(encoding="utf-8"))
-        if (record.get("sha256"), record.get("size"), record.get("mtime_ns")) == (
-            sha256,
-            stat.st_size,
-            stat.st_mtime_ns,
-        ):
-            return True
-    except (OSError, ValueError):
-        pass
-    if sha256_file(path) != sha256:
-        return False
-    record_verified(path, sha256)
-    return True
+    if cached_file_hash(path) == sha256:
+        return True
+    log.warning("%s does not have its pinned sha256 %s… (changed on disk); replacing it", path, sha256[:12])
+    return False
 
 
 def check_sha256(path: Path, expected: str, what: str) -> None:

@@ -9,11 +9,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tunesafe.backends.base import Backend, BackendError
+from tunesafe.errors import InputError
 
 if TYPE_CHECKING:
     from tunesafe.config import ModelSpec
 
-__all__ = ["Backend", "BackendError", "load_backend"]
+__all__ = ["Backend", "BackendError", "check_model_spec", "load_backend"]
+
+
+def check_model_spec(spec: ModelSpec) -> None:
+    """What can be checked of a model without loading it, before a run directory is made: a local
+    model folder or GGUF file exists, an adapter folder exists (``backend: hf``).
+
+    Raises:
+        InputError: the message names the path and what it should be.
+    """
+    if spec.backend != "hf":
+        return
+    from tunesafe.models import check_model_source
+
+    check_model_source(spec.source)
+    if spec.adapter and not Path(spec.adapter).expanduser().is_dir():
+        raise InputError(f"adapter {spec.adapter} is not a folder; give a PEFT adapter folder (adapter_config.json)")
 
 
 def load_backend(spec: ModelSpec) -> Backend:

@@ -88,6 +88,40 @@ def supports_loglikelihood(backend: object) -> bool:
     return bool(getattr(backend, "supports_loglikelihood", True))
 
 
+class TokenLowerBound(int):
+    """A prompt's token count known only from below: its characters alone prove it longer than the
+    context window, so the backend did not tokenize it all (``PromptMeasuringBackend.prompt_tokens``).
+    An ``int`` everywhere; reports say "at least" for it."""
+
+
+@runtime_checkable
+class PromptMeasuringBackend(Protocol):
+    """An optional capability: say how long prompts are, in the model's tokens, before generating.
+
+    Lets the runner refuse (or cut) a prompt that leaves no room for ``max_new_tokens`` in the
+    model's context window before any generation starts (``tunesafe.backends.context_window``).
+    """
+
+    def context_window(self) -> int | None:
+        """The most tokens the model takes in all (prompt + generated), or None when unknown."""
+        ...
+
+    def prompt_tokens(self, conversations: Sequence[Conversation]) -> list[int]:
+        """Tokens each conversation's prompt takes as ``generate`` would feed it: chat template, system
+        prompt and generation prompt included. Exact, except for a prompt whose characters alone prove
+        it longer than ``context_window()``: that one is a :class:`TokenLowerBound` above the window,
+        found without tokenizing all of it (so a 10 MB prompt costs no tokenizer time)."""
+        ...
+
+
+def measures_prompts(backend: object) -> bool:
+    """Whether ``backend`` can measure prompts now (as :func:`supports_loglikelihood`: a wrapper around a
+    backend that cannot, such as the cache, says so with a false ``measures_prompts`` attribute)."""
+    if not isinstance(backend, PromptMeasuringBackend):
+        return False
+    return bool(getattr(backend, "measures_prompts", True))
+
+
 def describe_backend(backend: object) -> dict[str, Any]:
     """What a backend tells its run's manifest about itself (``info.backend_info``).
 

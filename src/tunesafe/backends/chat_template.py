@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunesafe._util.hashing import sha256_obj
+from tunesafe.errors import InputError
 from tunesafe.types import Conversation
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 GGUF_TEMPLATE_KEY = "tokenizer.chat_template"
 
 
-class ChatTemplateError(ValueError):
+class ChatTemplateError(InputError):
     """A model has no usable chat template, or the template failed on a conversation."""
 
 

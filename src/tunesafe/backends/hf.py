@@ -27,6 +27,7 @@ Gumbel noise), which draws from exactly the same distribution as softmax samplin
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ from tunesafe.backends.batching import (
     right_pad,
     split_continuation,
 )
+from tunesafe.backends.context_window import TokenReach, count_tokens, hf_token_reach
 from tunesafe.backends.hf_decoding import generation_config, sampling_processors, token_steps
 from tunesafe.backends.hf_loading import input_device, load_model, load_tokenizer, require_file
 from tunesafe.types import Completion, Conversation, GenParams
@@ -56,6 +58,11 @@ logger = logging.getLogger(__name__)
 
 BACKEND_VERSION = 1
 """Bump when decoding semantics change: it is part of the fingerprint, so cached text is invalidated."""
+
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+"""Where a model's ``config.json`` states its context window (the first one found)."""
+SANE_MAX_LENGTH = 10**8
+"""A tokenizer's ``model_max_length`` at or above this is transformers' "no limit" placeholder (1e30)."""
 
 
 class HFBackend:
@@ -116,6 +123,8 @@ class HFBackend:
         self._input_device: Any = None
         self._resolved_dtype: str | None = None
         self._fingerprint: str | None = None
+        self._reach: tuple[TokenReach | None] | None = None  # (value,) once known: None is a value
+        self._window: tuple[int | None] | None = None
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -127,17 +136,28 @@ class HFBackend:
         """
         if self._fingerprint is None:
             adapter = fingerprint_dir(self.adapter_dir) if self.adapter_dir is not None else None
-            self._fingerprint = sha256_obj(
-                {
-                    "backend": "hf",
-                    "version": BACKEND_VERSION,
-                    "model": fingerprint_dir(self.model_dir),
-                    "adapter": adapter,
-                    "dtype": self.resolved_dtype(),
-                    "system_prompt": self.system_prompt,
-                }
-            )
+            self._fingerprint = self._fingerprint_with(adapter)
         return self._fingerprint
+
+    def earlier_fingerprints(self) -> list[str]:
+        """The fingerprint earlier tunesafe versions gave this model, where it differs (an adapter whose
+        PEFT module lists were hashed in written order): a run recorded under it still resumes."""
+        if self.adapter_dir is None:
+            return []
+        earlier = self._fingerprint_with(fingerprint_dir(self.adapter_dir, sort_module_sets=False))
+        return [earlier] if earlier != self.fingerprint() else []
+
+    def _fingerprint_with(self, adapter: str | None) -> str:
+        return sha256_obj(
+            {
+                "backend": "hf",
+                "version": BACKEND_VERSION,
+                "model": fingerprint_dir(self.model_dir),
+                "adapter": adapter,
+                "dtype": self.resolved_dtype(),
+                "system_prompt": self.system_prompt,
+            }
+        )
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -161,7 +181,7 @@ class HFBackend:
 
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        tokenizer = load_tokenizer(self.model_dir)
+        tokenizer = self._load_tokenizer()
         dtype = getattr(torch, self.resolved_dtype())
         model = load_model(self.model_dir, self.adapter_dir, dtype, self.resolved_device(), self.device_map)
         self._eos_ids = eos_token_ids(model.generation_config.eos_token_id, tokenizer.eos_token_id)
@@ -174,6 +194,12 @@ class HFBackend:
         self._tokenizer, self._model = tokenizer, model
         placement = f"device_map {self.device_map!r}" if self.device_map is not None else self.resolved_device()
         logger.debug("loaded %s on %s (%s)", self.name, placement, self.resolved_dtype())
+
+    def _load_tokenizer(self) -> Any:
+        """The tokenizer alone (measuring prompts needs no weights: a run served from the cache loads none)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.model_dir)
+        return self._tokenizer
 
     def resolved_device(self) -> str:
         """The concrete device: "auto" becomes "cuda" when available, else "cpu". With a ``device_map``
@@ -220,11 +246,46 @@ class HFBackend:
     def encode(self, conversations: Sequence[Conversation]) -> list[list[int]]:
         """Render each conversation with the chat template (plus generation prompt) and tokenize it."""
         tokenizer = self.tokenizer
-        texts = [
-            tokenizer.apply_chat_template(self._with_system(conv), add_generation_prompt=True, tokenize=False)
-            for conv in conversations
-        ]
+        texts = [self._render(conv) for conv in conversations]
         return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def _render(self, conversation: Conversation) -> str:
+        """The prompt text ``generate`` tokenizes: system prompt, chat template, generation prompt."""
+        text: str = self._load_tokenizer().apply_chat_template(
+            self._with_system(conversation), add_generation_prompt=True, tokenize=False
+        )
+        return text
+
+    # -- prompt length ----------------------------------------------------------------------
+
+    def context_window(self) -> int | None:
+        """The model's context window: ``config.json``'s ``max_position_embeddings`` (or the like; a
+        multimodal config's ``text_config``), or the tokenizer's ``model_max_length`` when that is a real
+        limit and smaller. Reads files and the tokenizer only, never the weights."""
+        if self._window is None:
+            config = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))
+            scopes = [config, config.get("text_config") or {}]
+            stated: int | None = next((s[k] for s in scopes for k in CONTEXT_KEYS if _positive_int(s.get(k))), None)
+            limit = getattr(self._load_tokenizer(), "model_max_length", None)
+            if isinstance(limit, int) and 0 < limit < SANE_MAX_LENGTH and (stated is None or limit < stated):
+                stated = limit
+            self._window = (stated,)
+        return self._window[0]
+
+    def prompt_tokens(self, conversations: Sequence[Conversation]) -> list[int]:
+        """Tokens of each conversation's prompt as ``generate`` feeds it (same rendering, same tokenizer);
+        a prompt whose length alone proves it over the window is not tokenized (``TokenLowerBound``)."""
+        if not conversations:
+            return []
+        tokenizer = self._load_tokenizer()
+        if self._reach is None:
+            self._reach = (hf_token_reach(tokenizer),)
+
+        def count(texts: list[str]) -> list[int]:
+            return [len(ids) for ids in self._tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+        texts = [self._render(conv) for conv in conversations]
+        return count_tokens(texts, count, self._reach[0], self.context_window())
 
     # -- log-likelihood ---------------------------------------------------------------------
 
@@ -244,9 +305,7 @@ class HFBackend:
         tokenizer = self._tokenizer
         rows: list[tuple[list[int], list[int]]] = []
         for conversation, continuation in requests:
-            prompt_text = tokenizer.apply_chat_template(
-                self._with_system(conversation), add_generation_prompt=True, tokenize=False
-            )
+            prompt_text = self._render(conversation)
             prompt = list(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
             if not prompt:
                 raise BackendError(f"{self.name}: the chat template rendered an empty prompt")
@@ -296,9 +355,7 @@ class HFBackend:
         tokenizer = self._tokenizer
         rows = []
         for conversation, reply in requests:
-            prompt_text = tokenizer.apply_chat_template(
-                self._with_system(conversation), add_generation_prompt=True, tokenize=False
-            )
+            prompt_text = self._render(conversation)
             prompt = list(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
             reply_ids = self._continuation_ids(prompt_text, prompt, reply) if reply else []
             rows.append((len(prompt) - 1, prompt + reply_ids))
@@ -404,3 +461,7 @@ class HFBackend:
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

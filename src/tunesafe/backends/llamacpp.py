@@ -29,10 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesafe._util.hashing import cached_file_hash, sha256_obj
+from tunesafe._util.hashing import cached_file_hash, fingerprint_dir, sha256_obj
 from tunesafe.backends.base import BackendError, ContinuationScore, ProgressCallback, with_system_prompt
 from tunesafe.backends.batching import conversation_seed, length_sorted_batches, split_continuation
-from tunesafe.backends.chat_template import ChatTemplate
+from tunesafe.backends.chat_template import ChatTemplate, read_gguf_header
+from tunesafe.backends.context_window import TokenReach, count_tokens, gguf_token_reach
 from tunesafe.backends.llamacpp_runtime import LlamaCppRuntime
 from tunesafe.backends.llamacpp_sampling import choose_token, log_softmax, seeded_rng, token_step
 from tunesafe.types import Completion, Conversation, GenParams, TokenStep
@@ -102,6 +103,7 @@ class LlamaCppBackend:
         self.name = name or f"llamacpp:{self.gguf_path.stem}{adapter}"
         self._template: ChatTemplate | None = None
         self._fingerprint: str | None = None
+        self._reach: tuple[TokenReach | None] | None = None  # (value,) once known: None is a value
         self.runtime = LlamaCppRuntime(
             self.gguf_path,
             self.lora_path,
@@ -139,17 +141,28 @@ class LlamaCppBackend:
             adapter = None
             if self.lora_path is not None:
                 adapter = self.adapter_identity or cached_file_hash(self.lora_path)
-            self._fingerprint = sha256_obj(
-                {
-                    "backend": "llamacpp",
-                    "version": BACKEND_VERSION,
-                    "gguf": cached_file_hash(self.gguf_path),
-                    "adapter": adapter,
-                    "system_prompt": self.system_prompt,
-                    "flash_attn": self.flash_attn,
-                }
-            )
+            self._fingerprint = self._fingerprint_with(adapter)
         return self._fingerprint
+
+    def earlier_fingerprints(self) -> list[str]:
+        """The fingerprint earlier tunesafe versions gave this model, where it differs (a PEFT adapter
+        whose module lists were hashed in written order): a run recorded under it still resumes."""
+        if self.adapter_identity is None or self.adapter_dir is None or not self.adapter_dir.is_dir():
+            return []
+        earlier = self._fingerprint_with(fingerprint_dir(self.adapter_dir, sort_module_sets=False))
+        return [earlier] if earlier != self.fingerprint() else []
+
+    def _fingerprint_with(self, adapter: str | None) -> str:
+        return sha256_obj(
+            {
+                "backend": "llamacpp",
+                "version": BACKEND_VERSION,
+                "gguf": cached_file_hash(self.gguf_path),
+                "adapter": adapter,
+                "system_prompt": self.system_prompt,
+                "flash_attn": self.flash_attn,
+            }
+        )
 
     def describe(self) -> dict[str, Any]:
         """What a run manifest records about this backend."""
@@ -192,6 +205,32 @@ class LlamaCppBackend:
 
     def _with_system(self, conversation: Conversation) -> Conversation:
         return with_system_prompt(conversation, self.system_prompt)
+
+    # -- prompt length ----------------------------------------------------------------------
+
+    def context_window(self) -> int | None:
+        """The model's trained context, ``<arch>.context_length`` in the GGUF (llama.cpp's ``n_ctx_train``).
+
+        The runtime sizes its own context to each batch (``LlamaCppRuntime.context``), so that ``n_ctx``
+        is no limit; positions past the trained context are what the model cannot take.
+        """
+        header = read_gguf_header(self.gguf_path)
+        length = header.get(f"{header.get('general.architecture')}.context_length")
+        return int(length) if isinstance(length, int) and length > 0 else None
+
+    def prompt_tokens(self, conversations: Sequence[Conversation]) -> list[int]:
+        """Tokens of each conversation's prompt as ``generate`` feeds it (GGUF chat template, llama.cpp's
+        tokenizer; a vocabulary-only load when the model is not loaded); a prompt whose length alone proves
+        it over the window is not tokenized (``TokenLowerBound``)."""
+        if not conversations:
+            return []
+        if self._reach is None:
+            strips = self.runtime.strips_whitespace()
+            self._reach = (None if strips else gguf_token_reach(read_gguf_header(self.gguf_path)),)
+        texts = [self.chat_template.render(self._with_system(c)) for c in conversations]
+        return count_tokens(
+            texts, lambda batch: [len(self.tokenize(t)) for t in batch], self._reach[0], self.context_window()
+        )
 
     # -- generation -------------------------------------------------------------------------
 

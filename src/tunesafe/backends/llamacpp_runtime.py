@@ -61,6 +61,7 @@ class LlamaCppRuntime:
         self._ctx: Any = None
         self._ctx_per_seq = 0
         self._lora: Any = None
+        self._vocab_model: Any = None  # a vocabulary-only load, for tokenizing before (or without) the weights
 
     @property
     def loaded(self) -> bool:
@@ -78,6 +79,7 @@ class LlamaCppRuntime:
             raise BackendError(f"{self.gguf_path}: llama.cpp could not load the model")
         self._model = model
         self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._free_vocab_model()
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         if self.lora_path is not None:
             lora = llama_cpp.llama_adapter_lora_init(model, str(self.lora_path).encode("utf-8"))
@@ -132,14 +134,38 @@ class LlamaCppRuntime:
 
     # -- tokens -----------------------------------------------------------------------------
 
+    def tokenizer_vocab(self) -> Any:
+        """The vocabulary: the loaded model's, else one loaded alone (``vocab_only``: no weights read),
+        so prompts can be measured on a run served from the cache without loading the model."""
+        if self._vocab is not None:
+            return self._vocab
+        llama_cpp = llama_cpp_api()
+        if self._vocab_model is None:
+            params = llama_cpp.llama_model_default_params()
+            params.vocab_only = True
+            model = llama_cpp.llama_model_load_from_file(str(self.gguf_path).encode("utf-8"), params)
+            if not model:
+                raise BackendError(f"{self.gguf_path}: llama.cpp could not load the model's vocabulary")
+            self._vocab_model = model
+        return llama_cpp.llama_model_get_vocab(self._vocab_model)
+
+    def strips_whitespace(self) -> bool:
+        """Whether a special token of the vocabulary swallows the whitespace next to it (llama.cpp's
+        LSTRIP/RSTRIP token attributes, e.g. Phi-3's): text then can vanish into one token."""
+        llama_cpp = llama_cpp_api()
+        vocab = self.tokenizer_vocab()
+        mask = llama_cpp.LLAMA_TOKEN_ATTR_LSTRIP | llama_cpp.LLAMA_TOKEN_ATTR_RSTRIP
+        n_tokens = int(llama_cpp.llama_vocab_n_tokens(vocab))
+        return any(llama_cpp.llama_vocab_get_attr(vocab, token) & mask for token in range(n_tokens))
+
     def tokenize(self, text: str) -> list[int]:
         """Token ids of ``text``, special tokens parsed, no BOS added (the template writes its own)."""
-        self.load()
         llama_cpp = llama_cpp_api()
+        vocab = self.tokenizer_vocab()
         data = text.encode("utf-8")
         capacity = len(data) + 8
         buffer = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, False, True)
+        n = llama_cpp.llama_tokenize(vocab, data, len(data), buffer, capacity, False, True)
         if n < 0:
             raise BackendError(f"{self.name}: tokenization needs {-n} tokens, more than {capacity}")
         return list(buffer[:n])
@@ -219,8 +245,14 @@ class LlamaCppRuntime:
             llama_cpp_api().llama_free(self._ctx)
             self._ctx, self._ctx_per_seq = None, 0
 
+    def _free_vocab_model(self) -> None:
+        if self._vocab_model is not None:
+            llama_cpp_api().llama_model_free(self._vocab_model)
+            self._vocab_model = None
+
     def close(self) -> None:
         """Free the context, the adapter and the model (a later call reloads)."""
+        self._free_vocab_model()
         if self._model is None:
             return
         llama_cpp = llama_cpp_api()

@@ -213,6 +213,11 @@ class AuditConfig(Strict):
     cache: CacheSpec = Field(default_factory=CacheSpec)
     seed: int = 0
     chunk_size: int = Field(32, ge=1, description="samples generated and saved together (resume granularity)")
+    long_prompts: Literal["refuse", "truncate_left"] = Field(
+        "refuse",
+        description="a prompt that leaves no room for max_new_tokens in the model's context window: refuse the "
+        "run before generating (naming the sample), or cut the last user message from the left (recorded per sample)",
+    )
 
     @model_validator(mode="after")
     def _drift_runs_sample(self) -> AuditConfig:

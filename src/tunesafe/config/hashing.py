@@ -45,6 +45,8 @@ def config_hash(config: AuditConfig | TrainConfig) -> str:
         data = {k: v for k, v in data.items() if not (k in _TRAIN_OFF and v == _TRAIN_OFF[k])}
         return sha256_obj({"config": data, "format": TRAINING_FORMAT_VERSION})
     data = config.model_dump(mode="json", exclude=_AUDIT_SPEED_ONLY)
+    if data["long_prompts"] == "refuse":  # refusing changes no completion: runs made before it keep their hash
+        del data["long_prompts"]
     data["generation"] = config.generation.identity()
     data["audits"] = {name: spec for name, spec in data["audits"].items() if spec is not None}
     return sha256_obj(normalised_for_hash(without_absent_endpoints(data)))

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from tunesafe._util.io import atomic_write_text
+from tunesafe.errors import InputError
 
 ROLES = ("system", "user", "assistant")
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError):
     """A training-data file or row is not valid conversational JSONL; the message says where."""
 
 
@@ -77,12 +78,47 @@ def parse_messages_lines(lines: Sequence[str], source: str) -> list[dict[str, An
     return rows
 
 
+TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
+
+
 def read_messages_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a whole conversational JSONL file, validating every row (strict: no torn lines)."""
+    """Read a whole conversational training file, validating every row (strict: no torn lines).
+
+    Read by its extension: JSONL (``.jsonl``, ``.json`` or anything else), or a Parquet, CSV or TSV
+    table with a ``messages`` column (a list of messages, or its JSON text in CSV / TSV).
+    """
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(f"{path}: file not found")
-    return parse_messages_lines(path.read_text(encoding="utf-8").splitlines(), str(path))
+        raise DataFormatError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return _messages_table(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise DataFormatError(f"{path}:{line}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from err
+    return parse_messages_lines(text.splitlines(), str(path))
+
+
+def _messages_table(path: Path) -> list[dict[str, Any]]:
+    """Rows of a table's ``messages`` column, each validated (``path:row`` in errors, the header is row 1)."""
+    from tunesafe.data.tables import read_table, require_columns
+
+    table = read_table(path)
+    if not table:
+        raise DataFormatError(f"{path}: no rows (the table is empty)")
+    require_columns(table, ["messages"], path)
+    rows = []
+    for number, record in enumerate(table, start=2 if path.suffix.lower() != ".parquet" else 1):
+        where = f"{path}:{number}"
+        messages = record["messages"]
+        if isinstance(messages, str):
+            try:
+                messages = json.loads(messages)
+            except json.JSONDecodeError as err:
+                raise DataFormatError(f"{where}: the messages cell is not valid JSON ({err.msg})") from err
+        rows.append(validate_row({**record, "messages": messages}, where))
+    return rows
 
 
 def write_messages_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -16,13 +16,14 @@ from typing import Any
 
 from tunesafe._util.hashing import sha256_file, sha256_obj
 from tunesafe._util.io import atomic_output
+from tunesafe.errors import InputError
 
 Row = dict[str, Any]
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 HF_PREFIX = "hf:"
 
 
-class TableError(ValueError):
+class TableError(InputError):
     """A table could not be read, or lacks what is needed; the message names the source."""
 
 

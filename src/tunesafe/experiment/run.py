@@ -17,7 +17,7 @@ from tunesafe.config import (
 )
 from tunesafe.experiment.plan import ExperimentPlan, plan_experiment
 from tunesafe.experiment.spec import BASE, ExperimentConfig, audit_config, model_spec_of, train_config
-from tunesafe.results import RunError
+from tunesafe.results import RunError, run_lock
 
 logger = logging.getLogger(__package__)  # "tunesafe.experiment", one name for the whole package
 
@@ -44,9 +44,6 @@ def run_experiment(
     A step whose directory holds a different config (the experiment file changed) stops the run with
     the directory named, before anything is overwritten.
     """
-    from tunesafe._util.io import atomic_write_text
-    from tunesafe.train.run import finetune_run, tuned_model_spec
-
     reporter = reporter or NullReporter()
     root = Path(root)
     plan = plan_experiment(experiment, root)
@@ -57,7 +54,19 @@ def run_experiment(
             f"the {conflicts[0].kind} of {names} was made with other settings; "
             "remove that directory to redo it, or rename the variant"
         )
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise RunError(f"{root} is a file; the experiment's output must be a folder")
+    with run_lock(root):  # a second `tunesafe run` on the same folder is refused at once
+        return _run_steps(experiment, root, plan, reporter, show_harmful)
+
+
+def _run_steps(
+    experiment: ExperimentConfig, root: Path, plan: ExperimentPlan, reporter: Reporter, show_harmful: bool
+) -> ExperimentResult:
+    """Each step of ``plan`` in order (finished ones reused), then the report."""
+    from tunesafe._util.io import atomic_write_text
+    from tunesafe.train.run import finetune_run, tuned_model_spec
+
     atomic_write_text(root / "experiment.yaml", dump_config(experiment))
     audits: dict[str, Path] = {}
     finetunes: dict[str, Path] = {}

@@ -200,13 +200,14 @@ def train_config(experiment: ExperimentConfig, variant: VariantSpec, seed: int |
             settings[key] = {**experiment.train[key], **variant.train[key]}
     if variant.screen:
         settings["screen"] = {} if variant.screen is True else variant.screen
-    name = variant.name
+    # a variant may name its fine-tune's run and set the base model's training-only settings (the demo
+    # does, so that demo folders made by tunesafe's earlier demo command keep resuming)
+    name = settings.pop("name", variant.name)
+    model = {**experiment.base.model_dump(), **settings.pop("model", {})}
     if seed is not None:
-        settings["seed"], name = seed, f"{variant.name}.seed{seed}"
+        settings["seed"], name = seed, f"{name}.seed{seed}"
     try:
-        return TrainConfig.model_validate(
-            {**settings, "name": name, "model": experiment.base.model_dump(), "data": data.model_dump()}
-        )
+        return TrainConfig.model_validate({**settings, "name": name, "model": model, "data": data.model_dump()})
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         raise ValueError(f"variant {variant.name!r}: invalid training settings ({problems})") from err

@@ -43,7 +43,7 @@ from tunesafe.data.harmbench import context_messages
 from tunesafe.data.registry import DatasetInfo, slug, stable_id
 from tunesafe.data.tables import HF_PREFIX, Row, is_empty, read_table, require_columns, table_sha256
 from tunesafe.judges.labels import UNLABELLED, label_verdict
-from tunesafe.results import RunDir, open_run
+from tunesafe.results import RunDir, check_writable_folder, open_run
 from tunesafe.types import Completion, SampleRecord, Verdict
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,9 @@ def _label_counts(records: Sequence[SampleRecord]) -> dict[str, int]:
 
 
 def check_output_free(output: Path) -> None:
-    """Refuse an existing file or non-empty directory (an empty directory is replaced)."""
+    """Refuse an existing file or non-empty directory (an empty directory is replaced), a path under a file
+    and a folder that cannot be written."""
+    check_writable_folder(output, "a new or empty one")
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise ValueError(f"{output} already exists and is not an empty directory; choose a new output directory")
 

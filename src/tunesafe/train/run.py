@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.config import ModelSpec, TrainConfig
-from tunesafe.results import RunDir, Stopwatch, new_run_path, open_run
+from tunesafe.results import RunDir, Stopwatch, locked_output, new_run_path, open_run
 
 
 def finetune_run(
@@ -17,11 +17,28 @@ def finetune_run(
     A finished run of the same config is reused as it is (training is not repeated); an
     interrupted one resumes from its latest checkpoint (``save_steps`` > 0) rather than starting over.
     """
+    reporter = reporter or NullReporter()
+    check_training_inputs(config)
+    path = output or new_run_path(runs_root, config.name)
+    with locked_output(path):
+        return _finetune_in(open_run(path, "finetune", config), config, reporter)
+
+
+def check_training_inputs(config: TrainConfig) -> None:
+    """A user's training file read whole and the base model's path checked, before a run directory is
+    made or a model prepared: bad input is reported first (each row is read again when training)."""
+    from tunesafe.backends import check_model_spec
+    from tunesafe.data.formats import read_messages_jsonl
+
+    if config.data.path is not None and config.data.columns is None:
+        read_messages_jsonl(Path(config.data.path))
+    check_model_spec(config.model)
+
+
+def _finetune_in(run: RunDir, config: TrainConfig, reporter: Reporter) -> RunDir:
+    """Train into an opened run directory, or reuse its finished result."""
     from tunesafe.train.sft import finetune
 
-    reporter = reporter or NullReporter()
-    path = output or new_run_path(runs_root, config.name)
-    run = open_run(path, "finetune", config)
     if run.manifest().info.get("result"):
         run.update_manifest(status="success")
         return run
