@@ -27,7 +27,6 @@ Gumbel noise), which draws from exactly the same distribution as softmax samplin
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -48,7 +47,7 @@ from tunesafe.backends.batching import (
 )
 from tunesafe.backends.context_window import TokenReach, count_tokens, hf_token_reach
 from tunesafe.backends.hf_decoding import generation_config, sampling_processors, token_steps
-from tunesafe.backends.hf_loading import input_device, load_model, load_tokenizer, require_file
+from tunesafe.backends.hf_loading import input_device, load_model, load_tokenizer, require_file, stated_context_window
 from tunesafe.types import Completion, Conversation, GenParams
 
 if TYPE_CHECKING:
@@ -58,11 +57,6 @@ logger = logging.getLogger(__name__)
 
 BACKEND_VERSION = 1
 """Bump when decoding semantics change: it is part of the fingerprint, so cached text is invalidated."""
-
-CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
-"""Where a model's ``config.json`` states its context window (the first one found)."""
-SANE_MAX_LENGTH = 10**8
-"""A tokenizer's ``model_max_length`` at or above this is transformers' "no limit" placeholder (1e30)."""
 
 
 class HFBackend:
@@ -140,8 +134,7 @@ class HFBackend:
         return self._fingerprint
 
     def earlier_fingerprints(self) -> list[str]:
-        """The fingerprint earlier tunesafe versions gave this model, where it differs (an adapter whose
-        PEFT module lists were hashed in written order): a run recorded under it still resumes."""
+        """The fingerprint earlier versions gave this model (its adapter's module lists as written), if other."""
         if self.adapter_dir is None:
             return []
         earlier = self._fingerprint_with(fingerprint_dir(self.adapter_dir, sort_module_sets=False))
@@ -263,13 +256,7 @@ class HFBackend:
         multimodal config's ``text_config``), or the tokenizer's ``model_max_length`` when that is a real
         limit and smaller. Reads files and the tokenizer only, never the weights."""
         if self._window is None:
-            config = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))
-            scopes = [config, config.get("text_config") or {}]
-            stated: int | None = next((s[k] for s in scopes for k in CONTEXT_KEYS if _positive_int(s.get(k))), None)
-            limit = getattr(self._load_tokenizer(), "model_max_length", None)
-            if isinstance(limit, int) and 0 < limit < SANE_MAX_LENGTH and (stated is None or limit < stated):
-                stated = limit
-            self._window = (stated,)
+            self._window = (stated_context_window(self.model_dir, self._load_tokenizer()),)
         return self._window[0]
 
     def prompt_tokens(self, conversations: Sequence[Conversation]) -> list[int]:
@@ -461,7 +448,3 @@ class HFBackend:
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0

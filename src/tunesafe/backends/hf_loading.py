@@ -6,6 +6,7 @@ merged, so the base weights stay untouched.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,3 +64,26 @@ def load_model(
             model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
     model.eval()
     return model
+
+
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+"""Where a model's ``config.json`` states its context window (the first one found)."""
+SANE_MAX_LENGTH = 10**8
+"""A tokenizer's ``model_max_length`` at or above this is transformers' "no limit" placeholder (1e30)."""
+
+
+def stated_context_window(model_dir: Path, tokenizer: Any) -> int | None:
+    """A model folder's context window: ``config.json``'s ``max_position_embeddings`` (or the like; a
+    multimodal config's ``text_config``), or the tokenizer's ``model_max_length`` when that is a real
+    limit and smaller. None when neither says."""
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    scopes = [config, config.get("text_config") or {}]
+    stated: int | None = next((s[k] for s in scopes for k in CONTEXT_KEYS if _positive_int(s.get(k))), None)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < SANE_MAX_LENGTH and (stated is None or limit < stated):
+        stated = limit
+    return stated
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
