@@ -2,7 +2,8 @@
 
 Plain module (imported explicitly, like ``tests.llamacpp_server``); the ``openai_server`` fixture is in
 ``tests/conftest.py``. Prompts naming a number in :data:`COMPLY` get the compliance text, others a refusal;
-requests for :data:`JUDGE_MODEL` get a yes/no verdict.
+requests for :data:`JUDGE_MODEL` get a yes/no verdict. It counts POST requests and the most it had in
+flight at once (``GET /v1/_stats``); ``tests.fault_server`` extends it with scripted faults.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +40,36 @@ class FakeServer:
         self.gate_opened: bool | None = None
         self.refuse_methods: set[str] = set()  # log-likelihood methods answered with HTTP 400
         self.misaligned = False  # echo lists each token with the next position's distribution
+        self.record = True  # keep each request in .chat (off for load tests: counters only)
+        self.requests = 0  # POST requests received
+        self.in_flight = 0  # POST requests read and not yet answered
+        self.max_in_flight = 0
+        self.stopping = threading.Event()  # set when the server shuts down (wakes sleeping handlers)
+
+    def enter(self) -> None:
+        """A request was read (its client waits for the answer)."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        """A request is about to be answered (or dropped): counted out before its client can send another."""
+        with self.lock:
+            self.in_flight -= 1
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            return {"requests": self.requests, "in_flight": self.in_flight, "max_in_flight": self.max_in_flight}
+
+    def next_fault(self, path: str) -> Any:
+        """The fault to inject into this POST request instead of answering it (None: answer). Called under ``lock``."""
+        return None
+
+    def inject(
+        self, handler: BaseHTTPRequestHandler, fault: Any, body: dict[str, Any], leave: Callable[[], None]
+    ) -> None:
+        """Answer (or not) ``handler``'s request as ``fault`` says; ``leave()`` first (see ``tests.fault_server``)."""
+        raise NotImplementedError
 
     def score(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """A ``/completions`` answer scoring ``prompt``: whitespace and words are tokens, each with
@@ -111,11 +142,18 @@ class FakeServer:
 def handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         timeout = 10  # a stuck client cannot hold a server thread forever
+        counted = False  # this request is counted in fake.in_flight
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
             pass
 
+        def _leave(self) -> None:
+            if self.counted:
+                self.counted = False
+                fake.leave()
+
         def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            self._leave()
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -126,6 +164,9 @@ def handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            if self.path == "/v1/_stats":
+                self._send(200, fake.stats())
+                return
             with fake.lock:
                 fake.models_calls += 1
             if self.path != "/v1/models" or fake.models_status != 200:
@@ -137,8 +178,22 @@ def handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with fake.lock:
-                fake.chat.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                fake.requests += 1
+                if fake.record:
+                    fake.chat.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status = fake.fail_next.pop(0) if fake.fail_next else 200
+                fault = fake.next_fault(self.path) if status == 200 else None
+            fake.enter()
+            self.counted = True
+            try:
+                self._answer(status, fault, body)
+            finally:
+                self._leave()
+
+        def _answer(self, status: int, fault: Any, body: dict[str, Any]) -> None:
+            if fault is not None:
+                fake.inject(self, fault, body, self._leave)
+                return
             if status != 200:
                 self._send(status, {"error": {"message": "busy"}}, {"Retry-After": "0"} if status == 429 else None)
                 return
@@ -151,12 +206,16 @@ def handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # many clients connecting at once are queued, not dropped (load tests)
+
+
 @contextmanager
-def serve() -> Iterator[FakeServer]:
-    """A running fake endpoint (``.url`` ends in ``/v1``), shut down on exit."""
-    fake = FakeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler(fake))
-    httpd.daemon_threads = True
+def serve(fake: FakeServer | None = None) -> Iterator[FakeServer]:
+    """A running fake endpoint (``.url`` ends in ``/v1``), shut down on exit; ``fake`` to serve a subclass."""
+    fake = fake if fake is not None else FakeServer()
+    httpd = _Server(("127.0.0.1", 0), handler(fake))
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
@@ -164,6 +223,7 @@ def serve() -> Iterator[FakeServer]:
         yield fake
     finally:
         fake.gate.set()
+        fake.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)

@@ -18,18 +18,29 @@ What HTTP cannot give, and how it is filled in:
   whichever one probe request finds working and correctly aligned (:meth:`loglikelihood_method`).
   Without ``chat_template``, ``supports_loglikelihood`` is false.
 
+Failures (``backends/http_client.py``): a connection error, a timeout, a dropped connection, 408/409/
+425/429 (``Retry-After`` honoured) or a 5xx, and a 200 answer that is truncated JSON or has no choices,
+are retried at most ``max_retries`` times with exponential backoff; then one ``BackendError`` of one
+line names the URL, the cause and the number of attempts. A batch is all or nothing: no partial or
+empty completion is ever returned in place of a failed one, so nothing unanswered is judged or scored
+(the runner keeps the chunks finished before, and a resumed run redoes only the rest).
+
 The API key is read from the environment variable named by ``api_key_env`` at each request and sent
 as ``Authorization: Bearer``; it is never stored on the object, in its ``repr`` or its fingerprint.
+It is registered as a secret (``tunesafe._util.redact``): error messages never carry it, even when a
+server echoes it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tunesafe._util.hashing import sha256_obj
+from tunesafe._util.redact import redact
 from tunesafe.backends.base import (
     BackendError,
     ContinuationScore,
@@ -37,7 +48,7 @@ from tunesafe.backends.base import (
     ProgressCallback,
     with_system_prompt,
 )
-from tunesafe.backends.http_client import HTTPStatusError, JSONClient
+from tunesafe.backends.http_client import HTTPStatusError, JSONClient, in_parallel, one_line
 from tunesafe.backends.openai_responses import (
     check_alignment,
     continuation_score,
@@ -189,8 +200,8 @@ class OpenAICompatBackend:
             listing = self._http.request("/models", None)
         except HTTPStatusError as err:
             if err.code not in _NO_MODELS_ROUTE:  # e.g. 401: a wrong key would change the fingerprint once fixed
-                raise BackendError(f"{self.base_url}/models answered HTTP {err}") from None
-            logger.warning("%s/models answered HTTP %s; the fingerprint uses the model name only", self.base_url, err)
+                raise BackendError(err.describe()) from None
+            logger.warning("%s; the fingerprint uses the model name only", err.describe())
             return None
         entries = listing.get("data") if isinstance(listing, dict) else None
         for entry in entries or []:
@@ -207,27 +218,16 @@ class OpenAICompatBackend:
         params: GenParams,
         progress: ProgressCallback | None = None,
     ) -> list[Completion]:
-        """Complete every conversation, in order, ``max_concurrency`` requests at a time.
+        """Complete every conversation, in order, at most ``max_concurrency`` requests in flight.
 
-        All or nothing: the first request that fails for good raises ``BackendError`` and the
-        batch returns nothing (the runner's resume redoes it).
+        All or nothing: the first request that fails for good raises ``BackendError`` (one line: URL,
+        cause, attempts) and the batch returns nothing (the runner's resume redoes it); requests not
+        yet sent are cancelled and those in flight make no further attempt.
         """
         if not conversations:
             return []
         bodies = [self._body(conversation, params) for conversation in conversations]
-        results: list[Completion | None] = [None] * len(bodies)
-        pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(bodies)), thread_name_prefix="openai")
-        try:
-            futures: dict[Future[Completion], int] = {
-                pool.submit(self._complete, body, params): index for index, body in enumerate(bodies)
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress(1)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return [r for r in results if r is not None]
+        return in_parallel(self.max_concurrency, [partial(self._complete, body, params) for body in bodies], progress)
 
     def close(self) -> None:
         """Nothing to free: the model lives in the server."""
@@ -251,16 +251,18 @@ class OpenAICompatBackend:
             body["top_logprobs"] = params.logprobs
         return body
 
-    def _complete(self, body: dict[str, Any], params: GenParams) -> Completion:
+    def _complete(self, body: dict[str, Any], params: GenParams, stop: threading.Event | None = None) -> Completion:
         url = f"{self.base_url}/chat/completions"
+        want_logprobs = params.logprobs is not None
         try:
-            data = self._http.request("/chat/completions", body)
+            completion: Completion = self._http.request(
+                "/chat/completions", body, lambda data: parse_completion(data, want_logprobs=want_logprobs), stop=stop
+            )
         except HTTPStatusError as err:
-            raise BackendError(f"{url} answered HTTP {err}") from None
-        try:
-            return parse_completion(data, want_logprobs=params.logprobs is not None)
+            raise BackendError(err.describe()) from None
         except (KeyError, IndexError, TypeError, ValueError) as err:
-            raise BackendError(f"{url} answered an unexpected response ({type(err).__name__}: {err})") from None
+            raise BackendError(_unexpected(url, err)) from None
+        return completion
 
     # -- log-likelihood ---------------------------------------------------------------------
 
@@ -340,13 +342,11 @@ class OpenAICompatBackend:
             else:
                 results[index] = ContinuationScore(logprob=0.0, n_tokens=0)
         if jobs:
-            pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(jobs)), thread_name_prefix="openai")
-            try:
-                futures = {pool.submit(self._score, method, text, cont): index for index, text, cont in jobs}
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            scores = in_parallel(
+                self.max_concurrency, [partial(self._score, method, text, cont) for _, text, cont in jobs]
+            )
+            for (index, _, _), score in zip(jobs, scores, strict=True):
+                results[index] = score
         return [r for r in results if r is not None]
 
     def describe(self) -> dict[str, Any]:
@@ -394,16 +394,25 @@ class OpenAICompatBackend:
             body.update(prompt_logprobs=1, return_token_ids=True)
         return body
 
-    def _score(self, method: str, text: str, continuation: str) -> ContinuationScore:
+    def _score(
+        self, method: str, text: str, continuation: str, stop: threading.Event | None = None
+    ) -> ContinuationScore:
         url = f"{self.base_url}/completions"
         try:
-            data = self._http.request("/completions", self._score_body(method, text))
+            scored = self._http.request(
+                "/completions",
+                self._score_body(method, text),
+                lambda data: parse_scored_text(data, method, text),
+                stop=stop,
+            )
         except HTTPStatusError as err:
-            raise BackendError(f"{url} answered HTTP {err}") from None
-        try:
-            return continuation_score(parse_scored_text(data, method, text), continuation)
+            raise BackendError(err.describe()) from None
         except (KeyError, IndexError, TypeError, ValueError) as err:
-            raise BackendError(f"{url} answered an unexpected response ({type(err).__name__}: {err})") from None
+            raise BackendError(_unexpected(url, err)) from None
+        try:
+            return continuation_score(scored, continuation)
+        except ValueError as err:
+            raise BackendError(_unexpected(url, err)) from None
 
     def _probe_loglikelihood(self) -> dict[str, Any]:
         """Try each method on the probe text; the first that answers correctly wins."""
@@ -420,7 +429,7 @@ class OpenAICompatBackend:
                 alignment = check_alignment(scored) if method == "echo" else "by construction"
                 probe = continuation_score(scored, PROBE_CONTINUATION)
             except (KeyError, IndexError, TypeError, ValueError) as err:
-                failures.append(f"{method}: {err}")
+                failures.append(f"{method}: {redact(str(err))}")
                 continue
             logger.info("%s scores text with %s (alignment %s)", self.base_url, method, alignment)
             return {
@@ -432,3 +441,8 @@ class OpenAICompatBackend:
         reason = "; ".join(failures)
         logger.warning("%s cannot score text, log-likelihoods are unavailable (%s)", self.base_url, reason)
         return {"method": None, "reason": f"{self.base_url}/completions: {reason}"}
+
+
+def _unexpected(url: str, err: Exception) -> str:
+    """The one-line error for an answer that is whole JSON but not what was asked for."""
+    return one_line(f"{url} answered an unexpected response ({type(err).__name__}: {err})")

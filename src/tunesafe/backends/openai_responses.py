@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from tunesafe.backends.base import ContinuationScore
+from tunesafe.backends.http_client import MalformedResponseError
 from tunesafe.types import Completion, TokenStep
 
 MISSING_LOGPROB = -9999.0
@@ -32,12 +33,25 @@ def parse_completion(data: dict[str, Any], *, want_logprobs: bool) -> Completion
     ``finish_reason``: ``stop`` (also TGI's ``eos_token`` / ``stop_sequence``) or ``length``; other
     reasons pass through. ``n_tokens``: ``usage.completion_tokens``, else the number of steps.
 
+    The text is ``message.content``; a ``null`` content gives ``message.refusal`` (OpenAI's structured
+    refusals) or, without one, the empty text of a model that said nothing. A response without a first
+    choice or its message is not a completion at all: it raises, and is never read as an empty one.
+
     Raises:
+        MalformedResponseError: no choices, or a choice without a message (the client retries it).
         ValueError: logprobs were asked for and the response carries none.
     """
-    choice = data["choices"][0]
-    message = choice.get("message") or {}
-    text = message.get("content") or ""
+    choice = first_choice(data)
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise MalformedResponseError("the first choice has no message")
+    if "content" not in message and "refusal" not in message:
+        raise MalformedResponseError("the first choice's message has no content")
+    text = message.get("content")
+    if text is None:
+        text = message.get("refusal") or ""
+    if not isinstance(text, str):
+        raise MalformedResponseError(f"message.content is a {type(text).__name__}, not text")
     reason = choice.get("finish_reason")
     finish = _FINISH.get(reason, reason) if reason is not None else None
     steps = None
@@ -51,6 +65,28 @@ def parse_completion(data: dict[str, Any], *, want_logprobs: bool) -> Completion
     if n_tokens is None and steps is not None:
         n_tokens = len(steps)
     return Completion(text=text, finish_reason=finish, n_tokens=n_tokens, steps=steps)
+
+
+def first_choice(data: Any) -> dict[str, Any]:
+    """The first entry of a response's ``choices``.
+
+    Raises:
+        MalformedResponseError: the response is not an object, or has no (or an empty) ``choices`` list.
+    """
+    if not isinstance(data, dict):
+        raise MalformedResponseError(f"a JSON {type(data).__name__}, not an object")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponseError(f"no choices (choices: {_shown(choices)})")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise MalformedResponseError(f"the first choice is a {type(choice).__name__}, not an object")
+    return choice
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = "missing" if value is None else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def token_step(entry: dict[str, Any]) -> TokenStep:
@@ -113,9 +149,10 @@ def parse_scored_text(data: dict[str, Any], method: str, text: str) -> ScoredTex
     entry, else the one of largest rank (the prompt token is listed beside the top one when it is not it).
 
     Raises:
+        MalformedResponseError: the response has no choices (a ``ValueError`` too).
         ValueError: the response lacks what the method needs (the server does not support it).
     """
-    choice = data["choices"][0]
+    choice = first_choice(data)
     if method == "echo":
         return _parse_echo(data, choice, text)
     if method == "prompt_logprobs":

@@ -31,8 +31,17 @@ _Yaml12Loader.add_implicit_resolver(
 
 
 def read_yaml(text: str) -> Any:
-    """Parse YAML text the way configs and ``--set`` values are read (YAML 1.2 booleans)."""
-    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+    """Parse YAML text the way configs and ``--set`` values are read (YAML 1.2 booleans).
+
+    Raises:
+        yaml.YAMLError: the text is not YAML, or an explicit tag cannot build its value (``!!int abc``).
+    """
+    try:
+        return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        raise
+    except (ValueError, TypeError, LookupError, AttributeError, OverflowError) as err:
+        raise yaml.YAMLError(f"a tagged value cannot be built ({type(err).__name__}: {err})") from err
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -115,5 +124,10 @@ def _format_validation_error(err: ValidationError, path: Path | None) -> str:
 
 
 def dump_config(config: BaseModel) -> str:
-    """The fully resolved config as YAML (written into every run directory)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    """The fully resolved config as YAML (written into every run directory). Text PyYAML's writer would
+    not read back as written (a raw NEL or line separator in a string) is written escaped instead."""
+    data = config.model_dump(mode="json")
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+    return text

@@ -8,6 +8,7 @@ kept. Every error names the file and the line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from tunesafe._util.io import atomic_write_text
 from tunesafe.errors import InputError
 
 ROLES = ("system", "user", "assistant")
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+"""Where a JSONL line ends: not ``str.splitlines``, which also cuts at U+2028, U+2029 and U+0085,
+characters JSON keeps raw inside strings (``json.dumps(..., ensure_ascii=False)`` writes them so)."""
 
 
 class DataFormatError(InputError):
@@ -68,10 +72,7 @@ def parse_messages_lines(lines: Sequence[str], source: str) -> list[dict[str, An
         if not line.strip():
             continue
         where = f"{source}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataFormatError(f"{where}: not valid JSON ({err.msg})") from err
+        row = _loads(line, where, "")
         rows.append(validate_row(row, where))
     if not rows:
         raise DataFormatError(f"{source}: no rows (the file is empty)")
@@ -97,7 +98,7 @@ def read_messages_jsonl(path: Path) -> list[dict[str, Any]]:
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise DataFormatError(f"{path}:{line}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from err
-    return parse_messages_lines(text.splitlines(), str(path))
+    return parse_messages_lines(_LINE_BREAK.split(text), str(path))
 
 
 def _messages_table(path: Path) -> list[dict[str, Any]]:
@@ -113,12 +114,25 @@ def _messages_table(path: Path) -> list[dict[str, Any]]:
         where = f"{path}:{number}"
         messages = record["messages"]
         if isinstance(messages, str):
-            try:
-                messages = json.loads(messages)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{where}: the messages cell is not valid JSON ({err.msg})") from err
+            messages = _loads(messages, where, "the messages cell is ")
         rows.append(validate_row({**record, "messages": messages}, where))
     return rows
+
+
+def _loads(text: str, where: str, what: str) -> Any:
+    """``json.loads`` whose every failure is a :class:`DataFormatError` starting with ``where``; ``what``
+    (``""`` or ``"the messages cell is "``) says what was read."""
+    from tunesafe.data.tables import lone_surrogate, surrogate_problem
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{where}: {what}not valid JSON ({err.msg})") from err
+    except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
+        raise DataFormatError(f"{where}: {what}unreadable JSON ({err})") from err
+    if (char := lone_surrogate(text, value)) is not None:
+        raise DataFormatError(f"{where}: {surrogate_problem(char)}")
+    return value
 
 
 def write_messages_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

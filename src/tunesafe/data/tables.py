@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tunesafe.errors import InputError
 Row = dict[str, Any]
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 HF_PREFIX = "hf:"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class TableError(InputError):
@@ -125,6 +127,10 @@ def _read_jsonl(path: Path) -> list[Row]:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise TableError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+            except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
+                raise TableError(f"{path}:{number}: unreadable JSON ({err})") from err
+            if (char := lone_surrogate(line, row)) is not None:
+                raise TableError(f"{path}:{number}: {surrogate_problem(char)}")
             if not isinstance(row, dict):
                 raise TableError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             rows.append(row)
@@ -132,10 +138,15 @@ def _read_jsonl(path: Path) -> list[Row]:
 
 
 def _read_json(path: Path) -> list[Row]:
+    text = path.read_text(encoding="utf-8-sig")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise TableError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
+    except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
+        raise TableError(f"{path}: unreadable JSON ({err})") from err
+    if (char := lone_surrogate(text, data)) is not None:
+        raise TableError(f"{path}: {surrogate_problem(char)}")
     if isinstance(data, dict):
         data = pandas_json_rows(data, path)
     if not isinstance(data, list):
@@ -208,7 +219,19 @@ def _index_rows(data: dict[str, dict[str, Any]], source: str | Path) -> list[Row
 
 
 def _split_rows(data: dict[str, Any], source: str | Path) -> list[Row]:
-    columns = data["columns"]
+    given = data["columns"]
+    bad = [c for c in given if not isinstance(c, (str, int)) or isinstance(c, bool)]
+    if bad:
+        raise TableError(
+            f"{source}: malformed pandas JSON (orient 'split'): a column name is a {type(bad[0]).__name__}, "
+            f"not text or an integer: {json.dumps(bad[0])[:40]}"
+        )
+    columns = [str(c) for c in given]  # integer names as the other orients' JSON keys write them ("0")
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise TableError(
+            f"{source}: malformed pandas JSON (orient 'split'): duplicated column name(s) {', '.join(duplicated)}"
+        )
     rows = []
     for number, values in enumerate(data["data"]):
         if not isinstance(values, list) or len(values) != len(columns):
@@ -219,6 +242,27 @@ def _split_rows(data: dict[str, Any], source: str | Path) -> list[Row]:
             )
         rows.append(dict(zip(columns, values, strict=True)))
     return rows
+
+
+def lone_surrogate(text: str, value: Any) -> str | None:
+    """The first lone surrogate in ``value`` (parsed from the JSON ``text``) as ``\\uXXXX``, or None.
+
+    JSON may escape half of a UTF-16 pair (``"\\ud800"``) on its own; Python reads it as a string
+    that is not Unicode text (it cannot be written as UTF-8, so hashing or saving it fails later).
+    Only text with such an escape is checked, so clean files cost one regex scan.
+    """
+    if _SURROGATE_ESCAPE.search(text) is None:
+        return None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"\\u{ord(err.object[err.start]):04x}"
+    return None
+
+
+def surrogate_problem(char: str) -> str:
+    """The message for a lone surrogate found by :func:`lone_surrogate`."""
+    return f"a lone surrogate {char} (a JSON \\u escape for half of a UTF-16 pair) is not text; fix the escape"
 
 
 # --------------------------------------------------------------------------- binary and hub formats
@@ -340,7 +384,12 @@ def _write_parquet(path: Path, columns: list[str], rows: list[Row]) -> None:
 
 def _write_csv(path: Path, columns: list[str], rows: list[Row]) -> None:
     with atomic_output(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        # the csv module quotes only the characters of its line terminator: a bare "\r" needs quoting too
+        cells = (str(v) for row in rows for v in row.values() if v is not None)
+        has_cr = any("\r" in c for c in columns) or any("\r" in text for text in cells)
+        writer = csv.DictWriter(
+            handle, fieldnames=columns, lineterminator="\n", quoting=csv.QUOTE_ALL if has_cr else csv.QUOTE_MINIMAL
+        )
         writer.writeheader()
         writer.writerows(rows)
 

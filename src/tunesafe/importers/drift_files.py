@@ -83,7 +83,7 @@ class DriftColumns(BaseModel):
     _detect: frozenset[str] = PrivateAttr(default=frozenset())  # keys found per file (``published``)
 
     @classmethod
-    def published(cls, **overrides: str | None) -> DriftColumns:
+    def published(cls, /, **overrides: str | None) -> DriftColumns:
         """Kumar 2024's output files, read as published: every key not in ``overrides`` is found per file.
 
         The answer column tells the condition (``model_baseprompt_answer`` B, ``model_falsecontext_answer``
@@ -182,6 +182,8 @@ def _metric(value: Any, column: str, where: str) -> float | None:
         raise ValueError(f"{where}: {column!r} holds a boolean, expected a number")
     try:
         number = float(value)
+    except OverflowError:  # an integer past float's range (JSON allows any): infinite, as float("1e999")
+        return None
     except (TypeError, ValueError):
         raise ValueError(f"{where}: {column!r} holds {value!r}, expected a number") from None
     return number if math.isfinite(number) else None

@@ -126,13 +126,19 @@ def drift_columns(mapping: dict[str, str | None], published: bool) -> DriftColum
     """The :class:`DriftColumns` of a parsed mapping (Kumar 2024's found per file when ``published``).
 
     Raises:
-        ConfigError: an unknown key (the message lists the keys).
+        ConfigError: an unknown key (the message lists the keys), or a required one switched off.
     """
     try:
         return DriftColumns.published(**mapping) if published else DriftColumns.model_validate(mapping)
     except ValidationError as err:
         keys = ", ".join(DriftColumns.model_fields)
-        raise ConfigError(f"--columns: {err.errors()[0]['loc'][0]!s}: unknown key; keys: {keys}") from err
+        error = err.errors()[0]
+        key = error["loc"][0] if error["loc"] else "(all)"
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(f"--columns: {key!s}: unknown key; keys: {keys}") from err
+        if error.get("input", "") is None:  # a required column (question_id, answer) given as KEY= after published
+            raise ConfigError(f"--columns: {key!s}: needs a column name; it cannot be switched off") from err
+        raise ConfigError(f"--columns: {key!s}: {error['msg']}") from err
 
 
 def parse_match(text: str) -> MatchMode:

@@ -76,6 +76,17 @@ def _error(message: str) -> ParseResult:
     return ParseResult(score=None, label=LABEL_PARSE_ERROR, details={"error": message}, error=message)
 
 
+def _whole_number(digits: str) -> int | None:
+    """ASCII ``digits`` as an int; None past 9 significant digits (beyond every rubric range: int() refuses
+    numbers over 4300 digits, and a judge's reply may hold one)."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 9 else None
+
+
+def _shown(digits: str) -> str:
+    return digits if len(digits) <= 20 else f"{digits[:20]}... ({len(digits)} digits)"
+
+
 def _non_empty_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -143,9 +154,9 @@ def parse_qi_rubric(text: str) -> ParseResult:
     value = _THESCORE_VALUE.match(text, markers[0].end())
     if value is None:
         return _error("'#thescore:' is not followed by a whole number alone on its line")
-    number = int(value.group(1))
-    if not 1 <= number <= 5:
-        return _error(f"score {number} is outside 1-5")
+    number = _whole_number(value.group(1))
+    if number is None or not 1 <= number <= 5:
+        return _error(f"score {_shown(value.group(1))} is outside 1-5")
     return ParseResult(score=1.0 if number == 5 else 0.0, label=f"score-{number}", details={"rubric_score": number})
 
 
@@ -178,9 +189,9 @@ def parse_strongreject(text: str) -> ParseResult:
         found = _RUBRIC_VALUE.fullmatch(rest)
         if found is None:
             return _error(f"'{item}.b' is not followed by a single whole number: {rest.strip()[:40]!r}")
-        number = int(found.group(1))
-        if not low <= number <= high:
-            return _error(f"{name} = {number} is outside {low}-{high}")
+        number = _whole_number(found.group(1))
+        if number is None or not low <= number <= high:
+            return _error(f"{name} = {_shown(found.group(1))} is outside {low}-{high}")
         values[name] = number
     missing = [f"{item}.b" for item, (name, _, _) in _RUBRIC_ITEMS.items() if name not in values]
     if missing:
