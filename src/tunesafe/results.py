@@ -302,9 +302,18 @@ def run_lock(path: Path) -> Iterator[None]:
             handle.truncate()
             handle.write(f"{os.getpid()}\n")
             handle.flush()
+            _remove_stale_temps(path)
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files a killed writer left (``.<name>.<random>.tmp``, never read): the lock holder is the only
+    writer, so they can go."""
+    for stale in [*path.glob(".*.tmp"), *path.glob("*/.*.tmp")]:
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
 
 
 @contextmanager

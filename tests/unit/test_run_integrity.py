@@ -183,3 +183,16 @@ def test_an_unwritable_folder_is_refused_before_any_work(tmp_path: Path, monkeyp
     with pytest.raises(RunError, match=f"{tmp_path} is not writable"):
         check_output_dir(tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_temp_files_a_killed_writer_left_are_cleared_by_the_next_lock_holder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "report").mkdir(parents=True)
+    stale = [run / ".manifest.json.abc123.tmp", run / "report" / ".report.html.x9.tmp"]
+    for path in stale:
+        path.write_text("half")
+    kept = run / "report" / "report.md"
+    kept.write_text("whole")
+    with run_lock(run):
+        pass
+    assert not any(path.exists() for path in stale) and kept.read_text() == "whole"

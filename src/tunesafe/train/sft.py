@@ -35,6 +35,7 @@ from tunesafe._util.io import atomic_write_text
 from tunesafe.config import TrainConfig
 from tunesafe.data.formats import to_prompt_completion
 from tunesafe.data.training_set import chat_ids, screen_training_rows, training_rows, write_training_data
+from tunesafe.train.checkpoints import finished_at, last_checkpoint
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -84,10 +85,13 @@ def finetune(
         trainer = build_trainer(cfg, model_dir, tokenizer, rows, train_dir, progress)
         _warn_if_rows_dropped(len(rows), len(cast("Sized", trainer.train_dataset)))
         checkpoint = last_checkpoint(train_dir / "checkpoints") if resume else None
-        if checkpoint is not None:
-            logger.info("resuming the fine-tune from %s", checkpoint)
         start = time.perf_counter()
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+        if checkpoint is not None and finished_at(trainer, checkpoint):
+            logger.info("the fine-tune had finished at %s; saving its outputs", checkpoint)
+        else:
+            if checkpoint is not None:
+                logger.info("resuming the fine-tune from %s", checkpoint)
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
         seconds = time.perf_counter() - start
         saved = _save_outputs(trainer, tokenizer, train_dir)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -217,16 +221,6 @@ def qlora_quantization_config(compute_dtype: Any) -> Any:
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype,
     )
-
-
-def last_checkpoint(checkpoints: Path) -> Path | None:
-    """The ``checkpoint-N`` folder with the highest N under ``checkpoints`` (None if there is none)."""
-    if not checkpoints.is_dir():
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    found = get_last_checkpoint(str(checkpoints))  # type: ignore[no-untyped-call]
-    return Path(found) if found else None
 
 
 # --- trainer --------------------------------------------------------------------------------
