@@ -75,7 +75,8 @@ def _classify(err: BaseException, input_error: type[Exception]) -> Failure | Non
 def _os_failure(err: OSError) -> Failure:
     what = _USER_PATH_ERRNOS.get(err.errno or 0)
     if what is not None and err.filename is not None:
-        return Failure(f"{err.filename} {what}; choose another path", 2)
+        fix = "check the path" if err.errno == errno.ENOENT else "choose another path"
+        return Failure(f"{err.filename} {what}; {fix}", 2)
     if err.errno == errno.ENOSPC:
         return Failure(f"no space left on the device{f' writing {err.filename}' if err.filename else ''}", 1)
     return Failure(f"{err.strerror or type(err).__name__}{f': {err.filename}' if err.filename else ''}", 1)
