@@ -14,7 +14,9 @@ def test_the_readme_example_runs(tiny_model_dir: Path, tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUNESAFE_CACHE_DIR", str(tmp_path / "cache"))
     code = readme_example().replace("smollm2-135m-instruct", str(tiny_model_dir))
-    code = code.replace('"audits.overrefusal.limit=20"', '"audits.overrefusal.limit=20", "generation.max_new_tokens=8"')
+    # the tiny model's context window is 512 tokens, shorter than HarmBench's contextual behaviours
+    extra = '"generation.max_new_tokens=8", "long_prompts=truncate_left"'
+    code = code.replace('"audits.overrefusal.limit=20"', f'"audits.overrefusal.limit=20", {extra}')
     exec(compile(code, "README.md", "exec"), {})
     report = json.loads((tmp_path / "runs/api/report/report.json").read_text(encoding="utf-8"))
     assert [run["label"] for run in report["runs"]] == ["base", "harmful-prefix"]
