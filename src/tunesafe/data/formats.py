@@ -120,19 +120,10 @@ def _messages_table(path: Path) -> list[dict[str, Any]]:
 
 
 def _loads(text: str, where: str, what: str) -> Any:
-    """``json.loads`` whose every failure is a :class:`DataFormatError` starting with ``where``; ``what``
-    (``""`` or ``"the messages cell is "``) says what was read."""
-    from tunesafe.data.tables import lone_surrogate, surrogate_problem
+    """``json.loads`` whose every failure is a :class:`DataFormatError` starting with ``where``."""
+    from tunesafe.data.tables import parse_json
 
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{where}: {what}not valid JSON ({err.msg})") from err
-    except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
-        raise DataFormatError(f"{where}: {what}unreadable JSON ({err})") from err
-    if (char := lone_surrogate(text, value)) is not None:
-        raise DataFormatError(f"{where}: {surrogate_problem(char)}")
-    return value
+    return parse_json(text, where, DataFormatError, what)
 
 
 def write_messages_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

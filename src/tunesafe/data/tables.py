@@ -117,20 +117,27 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
         raise TableError(f"{path}: duplicated column name(s) in the header: {', '.join(duplicated)}")
 
 
+def parse_json(text: str, where: str, error: type[InputError] = TableError, what: str = "") -> Any:
+    """``json.loads`` whose every failure is an ``error`` starting with ``where`` (``file:line``); ``what``
+    (e.g. ``"the messages cell is "``) says what was read. Lone surrogate escapes are refused too."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(f"{where}: {what}not valid JSON ({err.msg})") from err
+    except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
+        raise error(f"{where}: {what}unreadable JSON ({err})") from err
+    if (char := lone_surrogate(text, value)) is not None:
+        raise error(f"{where}: {surrogate_problem(char)}")
+    return value
+
+
 def _read_jsonl(path: Path) -> list[Row]:
     rows = []
     with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise TableError(f"{path}:{number}: not valid JSON ({err.msg})") from err
-            except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
-                raise TableError(f"{path}:{number}: unreadable JSON ({err})") from err
-            if (char := lone_surrogate(line, row)) is not None:
-                raise TableError(f"{path}:{number}: {surrogate_problem(char)}")
+            row = parse_json(line, f"{path}:{number}")
             if not isinstance(row, dict):
                 raise TableError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             rows.append(row)
