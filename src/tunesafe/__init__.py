@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "GateThresholds": "tunesafe.gate",
     "import_completions": "tunesafe.importers.completions",
     "export_samples": "tunesafe.export",
+    "write_card": "tunesafe.card",
     # what they return and read
     "RunDir": "tunesafe.results",
 }
@@ -51,6 +52,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from tunesafe.card import write_card as write_card
     from tunesafe.config import AuditConfig as AuditConfig
     from tunesafe.config import ModelSpec as ModelSpec
     from tunesafe.config import TrainConfig as TrainConfig

@@ -445,6 +445,28 @@ def export_cmd(
 
 
 @app.command()
+@_guard
+def card(
+    report: Annotated[Path, typer.Argument(help="report directory (or its report.json) from compare or run")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="run label of the fine-tuned model (default: the only one)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="card file (default: <report dir>/model_card.md)")
+    ] = None,
+    merge: Annotated[
+        Path | None, typer.Option("--merge", help="existing model card (README.md) to update in place")
+    ] = None,
+) -> None:
+    """Write a model card's safety section and model-index metadata from a report (docs/card.md)."""
+    from tunesafe.card import write_card
+
+    result = write_card(report, model=model, output=output, merge=merge)
+    verb = "merged into" if result.merged else "written to"
+    typer.echo(f"{result.model} vs {result.base}: {result.n_metrics} metrics, safety section {verb} {result.path}")
+
+
+@app.command()
 def gate(
     report: Annotated[Path, typer.Argument(help="report directory (or its report.json) from compare or run")],
     max_asr_increase: Annotated[
