@@ -117,13 +117,17 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
         raise TableError(f"{path}: duplicated column name(s) in the header: {', '.join(duplicated)}")
 
 
-def parse_json(text: str, where: str, error: type[InputError] = TableError, what: str = "") -> Any:
-    """``json.loads`` whose every failure is an ``error`` starting with ``where`` (``file:line``); ``what``
-    (e.g. ``"the messages cell is "``) says what was read. Lone surrogate escapes are refused too."""
+def parse_json(
+    text: str, where: str, error: type[InputError] = TableError, what: str = "", *, whole_file: bool = False
+) -> Any:
+    """``json.loads`` whose every failure is an ``error`` starting with ``where`` (``file:line``; a
+    ``whole_file`` syntax error adds the line it is on); ``what`` (e.g. ``"the messages cell is "``) says
+    what was read. Lone surrogate escapes are refused too."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise error(f"{where}: {what}not valid JSON ({err.msg})") from err
+        at = f"{where}:{err.lineno}" if whole_file else where
+        raise error(f"{at}: {what}not valid JSON ({err.msg})") from err
     except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
         raise error(f"{where}: {what}unreadable JSON ({err})") from err
     if (char := lone_surrogate(text, value)) is not None:
@@ -145,15 +149,7 @@ def _read_jsonl(path: Path) -> list[Row]:
 
 
 def _read_json(path: Path) -> list[Row]:
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise TableError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
-    except (ValueError, RecursionError) as err:  # an integer over Python's digit limit, too deep nesting
-        raise TableError(f"{path}: unreadable JSON ({err})") from err
-    if (char := lone_surrogate(text, data)) is not None:
-        raise TableError(f"{path}: {surrogate_problem(char)}")
+    data = parse_json(path.read_text(encoding="utf-8-sig"), str(path), whole_file=True)
     if isinstance(data, dict):
         data = pandas_json_rows(data, path)
     if not isinstance(data, list):
