@@ -38,9 +38,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PIP) install -q --upgrade pip
 	$(MAKE) --no-print-directory llama-wheel & wheel=$$!; \
 	$(PIP) install -q -c $(CONSTRAINTS) $(TORCH_PIP_ARGS) "$(TORCH_SPEC)" \
-		&& $(PIP) install -q -c $(CONSTRAINTS) -e ".[train,dev]"; installed=$$?; \
+		&& $(PIP) install -q -c $(CONSTRAINTS) -e ".[train,dev,integrations]"; installed=$$?; \
 	wait $$wheel && test $$installed -eq 0
-	$(PIP) install -q -c $(CONSTRAINTS) --find-links $(LLAMA_WHEELHOUSE) -e ".[train,dev,llamacpp]"
+	$(PIP) install -q -c $(CONSTRAINTS) --find-links $(LLAMA_WHEELHOUSE) -e ".[train,dev,llamacpp,integrations]"
 	touch $(STAMP)
 
 install: $(STAMP)
