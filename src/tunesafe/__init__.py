@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "import_completions": "tunesafe.importers.completions",
     "export_samples": "tunesafe.export",
     "write_card": "tunesafe.card",
+    "write_attestation": "tunesafe.attest",
+    "verify_attestation": "tunesafe.attest",
     # what they return and read
     "RunDir": "tunesafe.results",
 }
@@ -52,6 +54,8 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from tunesafe.attest import verify_attestation as verify_attestation
+    from tunesafe.attest import write_attestation as write_attestation
     from tunesafe.card import write_card as write_card
     from tunesafe.config import AuditConfig as AuditConfig
     from tunesafe.config import ModelSpec as ModelSpec
