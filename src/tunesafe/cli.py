@@ -41,12 +41,54 @@ JudgeOpt = Annotated[
         "<llamaguard|qi-rubric|strongreject-rubric|harmbench-yesno>@<model>",
     ),
 ]
+TrackOpt = Annotated[
+    str | None, typer.Option("--track", help="log metrics and the report to wandb or mlflow (docs/tracking.md)")
+]
+TrackProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--track-project", help="W&B project / MLflow experiment (default: $WANDB_PROJECT, $MLFLOW_EXPERIMENT_NAME)"
+    ),
+]
+TrackNameOpt = Annotated[
+    str | None, typer.Option("--track-name", help="tracked run name (for `run`: the group of its runs)")
+]
+TrackDirOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--track-dir",
+        help="W&B: folder for run files ($WANDB_DIR); MLflow: tracking URI or store folder "
+        "($MLFLOW_TRACKING_URI, else ./mlruns)",
+    ),
+]
+TrackOfflineOpt = Annotated[
+    bool, typer.Option("--track-offline", help="W&B offline mode (upload later: wandb sync); MLflow: local only")
+]
+
+
+def _track_spec(
+    service: str | None, project: str | None, name: str | None, directory: str | None, offline: bool
+) -> Any:
+    """The tracking settings of ``--track`` and its options (None without ``--track``)."""
+    from tunesafe.tracking import tracking_spec
+
+    return tracking_spec(service, project=project, run_name=name, directory=directory, offline=offline)
+
+
+def _print_tracked(session: Any) -> None:
+    from tunesafe._util.console import console
+
+    if session.enabled:
+        console.print(f"Tracked: {session.location()}", highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
+    from rich.markup import escape
+
     from tunesafe._util.console import console
 
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message's own brackets (pip install 'tunesafe[wandb]') are text, not markup
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -135,6 +177,11 @@ def audit(
     set_: SetOpt = [],  # noqa: B006
     output: OutputOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the generation cache")] = False,
+    track: TrackOpt = None,
+    track_project: TrackProjectOpt = None,
+    track_name: TrackNameOpt = None,
+    track_dir: TrackDirOpt = None,
+    track_offline: TrackOfflineOpt = False,
     log_level: LogOpt = "INFO",
     quiet: QuietOpt = False,
 ) -> None:
@@ -160,8 +207,14 @@ def audit(
         cache=not no_cache,
         switch_on=[k for k, on in (("drift", drift), ("truthfulness", truthfulness)) if on],
     )
-    run = run_audit(cfg, output, reporter=reporter)
+    from tunesafe.tracking import tracked
+
+    spec = _track_spec(track, track_project, track_name, track_dir, track_offline)
+    with tracked(spec, cfg.name or "audit", job="audit", params=cfg.model_dump(mode="json")) as session:
+        run = run_audit(cfg, output, reporter=reporter)
+        session.log_audit(run.path)
     _print_audit_summary(run.path)
+    _print_tracked(session)
 
 
 def _fmt_rate(label: str, r: dict[str, Any]) -> str:
@@ -364,17 +417,27 @@ def finetune(
     ] = False,
     set_: SetOpt = [],  # noqa: B006
     output: OutputOpt = None,
+    track: TrackOpt = None,
+    track_project: TrackProjectOpt = None,
+    track_name: TrackNameOpt = None,
+    track_dir: TrackDirOpt = None,
+    track_offline: TrackOfflineOpt = False,
     log_level: LogOpt = "INFO",
     quiet: QuietOpt = False,
 ) -> None:
     """Fine-tune a chat model (LoRA or full) on a recipe or your own data (see docs/training.md)."""
     from tunesafe.config.options import train_config
+    from tunesafe.tracking import tracked
     from tunesafe.train.run import finetune_run
 
     reporter = _setup(log_level, quiet)
     data_path = str(data) if data else None
     cfg = train_config(config, set_, model=model, recipe=recipe, data=data_path, preset=preset, screen=screen)
-    run = finetune_run(cfg, output, reporter=reporter)
+    spec = _track_spec(track, track_project, track_name, track_dir, track_offline)
+    with tracked(spec, cfg.name, job="finetune", params=cfg.model_dump(mode="json")) as session:
+        run = finetune_run(cfg, output, reporter=reporter, tracking=session)
+        session.log_finetune(run.path)
+    _print_tracked(session)
     typer.echo(str(run.path))
 
 
@@ -384,17 +447,27 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="audit run directories; the first is the base")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="report directory")] = None,
     show_harmful: Annotated[bool, typer.Option("--show-harmful", help="include completions judged compliant")] = False,
+    track: TrackOpt = None,
+    track_project: TrackProjectOpt = None,
+    track_name: TrackNameOpt = None,
+    track_dir: TrackDirOpt = None,
+    track_offline: TrackOfflineOpt = False,
 ) -> None:
     """Compare audited runs on the same prompts: ASR, paired changes (McNemar), per category."""
     from tunesafe._util.console import console
     from tunesafe.report import write_report
     from tunesafe.report.render.markdown import summary_lines
+    from tunesafe.tracking import tracked
 
     out = output or (runs[0].parent / "report")
-    files = write_report(runs, out, show_harmful=show_harmful)
+    spec = _track_spec(track, track_project, track_name, track_dir, track_offline)
+    with tracked(spec, "compare", job="compare", params={"runs": [str(r) for r in runs]}) as session:
+        files = write_report(runs, out, show_harmful=show_harmful)
+        session.log_report(files)
     for line in summary_lines(files.comparison):
         console.print(line.removeprefix("- ").replace("**", ""), highlight=False)
     console.print(f"HTML report: {files.html}", highlight=False)
+    _print_tracked(session)
     typer.echo(str(files.markdown))
 
 
@@ -565,6 +638,11 @@ def gate(
         list[str], typer.Option("--model", help="run label to gate (repeatable; default: all but the base)")
     ] = [],  # noqa: B006
     json_: Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")] = False,
+    track: TrackOpt = None,
+    track_project: TrackProjectOpt = None,
+    track_name: TrackNameOpt = None,
+    track_dir: TrackDirOpt = None,
+    track_offline: TrackOfflineOpt = False,
 ) -> None:
     """Fail (exit 1, one-line reason) when a fine-tune breaks the thresholds; for CI (docs/gate.md)."""
     from tunesafe.gate import GateResult
@@ -572,6 +650,7 @@ def gate(
     @_guard
     def evaluate() -> GateResult:  # errors exit 2 (no report, missing metric, bad threshold); typer.Exit stays out
         from tunesafe.gate import evaluate_gate, gate_thresholds
+        from tunesafe.tracking import tracked
 
         thresholds = gate_thresholds(
             max_drift_condition,
@@ -585,7 +664,12 @@ def gate(
             models=model or None,
             use_upper_bound=upper_bound,
         )
-        return evaluate_gate(report, thresholds)
+        spec = _track_spec(track, track_project, track_name, track_dir, track_offline)
+        with tracked(spec, "gate", job="gate", params={"report": str(report)}) as session:
+            outcome = evaluate_gate(report, thresholds)
+            session.log_gate(outcome)
+        _print_tracked(session)
+        return outcome
 
     result = evaluate()
     if json_:
@@ -635,20 +719,29 @@ def run_cmd(
     set_: SetOpt = [],  # noqa: B006
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and stop; no model is loaded")] = False,
     show_harmful: Annotated[bool, typer.Option("--show-harmful", help="include completions judged compliant")] = False,
+    track: TrackOpt = None,
+    track_project: TrackProjectOpt = None,
+    track_name: TrackNameOpt = None,
+    track_dir: TrackDirOpt = None,
+    track_offline: TrackOfflineOpt = False,
     log_level: LogOpt = "INFO",
     quiet: QuietOpt = False,
 ) -> None:
     """Run an experiment: train each variant once, audit each model once, compare them in one report."""
     from tunesafe.experiment import load_experiment, run_experiment
+    from tunesafe.tracking import open_tracking
 
     cfg = load_experiment(experiment, list(set_))
     root = output or Path("runs") / cfg.name
+    spec = _track_spec(track, track_project, track_name, track_dir, track_offline)
     if dry_run:
         _print_plan(cfg, root)
         return
     reporter = _setup(log_level, quiet)
-    result = run_experiment(cfg, root, reporter=reporter, show_harmful=show_harmful)
+    session = open_tracking(spec)
+    result = run_experiment(cfg, root, reporter=reporter, show_harmful=show_harmful, tracking=session)
     _print_summary(f"tunesafe experiment {cfg.name}", result.report)
+    _print_tracked(session)
 
 
 @app.command()

@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -18,6 +18,9 @@ from tunesafe.config import (
 from tunesafe.experiment.plan import ExperimentPlan, plan_experiment
 from tunesafe.experiment.spec import BASE, ExperimentConfig, audit_config, model_spec_of, train_config
 from tunesafe.results import RunError, run_lock
+
+if TYPE_CHECKING:
+    from tunesafe.tracking import TrackingSession
 
 logger = logging.getLogger(__package__)  # "tunesafe.experiment", one name for the whole package
 
@@ -38,8 +41,12 @@ def run_experiment(
     *,
     reporter: Reporter | None = None,
     show_harmful: bool = False,
+    tracking: TrackingSession | None = None,
 ) -> ExperimentResult:
     """Train every fine-tune variant once, audit every model once, and write the report under ``root``.
+
+    With ``tracking`` (``tunesafe.tracking.open_tracking``), each fine-tune, audit and the report is one
+    tracked run (``finetune-<variant>``, ``audit-<variant>``, ``report``), grouped under the experiment's name.
 
     A step whose directory holds a different config (the experiment file changed) stops the run with
     the directory named, before anything is overwritten.
@@ -57,13 +64,22 @@ def run_experiment(
     if root.exists() and not root.is_dir():
         raise RunError(f"{root} is a file; the experiment's output must be a folder")
     with run_lock(root):  # a second `tunesafe run` on the same folder is refused at once
-        return _run_steps(experiment, root, plan, reporter, show_harmful)
+        from tunesafe.tracking import TrackingSession
+
+        tracking = tracking or TrackingSession(None)
+        with tracking.group(experiment.name):
+            return _run_steps(experiment, root, plan, reporter, show_harmful, tracking)
 
 
 def _run_steps(
-    experiment: ExperimentConfig, root: Path, plan: ExperimentPlan, reporter: Reporter, show_harmful: bool
+    experiment: ExperimentConfig,
+    root: Path,
+    plan: ExperimentPlan,
+    reporter: Reporter,
+    show_harmful: bool,
+    tracking: TrackingSession,
 ) -> ExperimentResult:
-    """Each step of ``plan`` in order (finished ones reused), then the report."""
+    """Each step of ``plan`` in order (finished ones reused), then the report; each step tracked as one run."""
     from tunesafe._util.io import atomic_write_text
     from tunesafe.train.run import finetune_run, tuned_model_spec
 
@@ -72,29 +88,34 @@ def _run_steps(
     finetunes: dict[str, Path] = {}
     progress = _StepLog(experiment.name, plan)
     progress.next("audit", BASE)
-    audits[BASE] = _audit(experiment, BASE, experiment.base, root, reporter)
+    audits[BASE] = _tracked_audit(experiment, BASE, experiment.base, root, reporter, tracking)
     for label, variant, seed in experiment.models():
         if variant.kind == "fine-tune":
             progress.next("finetune", label)
-            tuned = finetune_run(train_config(experiment, variant, seed), root / f"finetune-{label}", reporter=reporter)
+            train = train_config(experiment, variant, seed)
+            with tracking.run(f"finetune-{label}", job="finetune", params=train.model_dump(mode="json")):
+                tuned = finetune_run(train, root / f"finetune-{label}", reporter=reporter, tracking=tracking)
+                tracking.log_finetune(tuned.path)
             finetunes[label] = tuned.path
             model = tuned_model_spec(tuned)
         else:
             model = model_spec_of(experiment, variant)
         progress.next("audit", label)
-        audits[label] = _audit(experiment, label, model, root, reporter)
+        audits[label] = _tracked_audit(experiment, label, model, root, reporter, tracking)
     progress.done()
     from tunesafe.report import write_report
     from tunesafe.report.build.effects import EffectSpec
 
-    report = write_report(
-        list(audits.values()),
-        root / "report",
-        show_harmful=show_harmful,
-        effects=[EffectSpec(**e) for e in plan.effects] if experiment.effects_table else [],
-        groups=experiment.groups() or None,
-        paper=experiment.paper,
-    )
+    with tracking.run("report", job="report"):
+        report = write_report(
+            list(audits.values()),
+            root / "report",
+            show_harmful=show_harmful,
+            effects=[EffectSpec(**e) for e in plan.effects] if experiment.effects_table else [],
+            groups=experiment.groups() or None,
+            paper=experiment.paper,
+        )
+        tracking.log_report(report)
     return ExperimentResult(root=root, audits=audits, finetunes=finetunes, report=report)
 
 
@@ -131,6 +152,21 @@ class _StepLog:
             self.total,
             time.perf_counter() - self.start,
         )
+
+
+def _tracked_audit(
+    experiment: ExperimentConfig,
+    name: str,
+    model: ModelSpec,
+    root: Path,
+    reporter: Reporter,
+    tracking: TrackingSession,
+) -> Path:
+    """:func:`_audit` as one tracked run ``audit-<name>``: its metrics and ``metrics.json``."""
+    with tracking.run(f"audit-{name}", job="audit", params={"variant": name, "model": model.model_dump(mode="json")}):
+        path = _audit(experiment, name, model, root, reporter)
+        tracking.log_audit(path)
+    return path
 
 
 def _audit(experiment: ExperimentConfig, name: str, model: ModelSpec, root: Path, reporter: Reporter) -> Path:

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunesafe._util.progress import NullReporter, Reporter
 from tunesafe.config import ModelSpec, TrainConfig
 from tunesafe.results import RunDir, Stopwatch, locked_output, new_run_path, open_run
 
+if TYPE_CHECKING:
+    from tunesafe.tracking import TrackingSession
+
 
 def finetune_run(
-    config: TrainConfig, output: Path | None = None, *, runs_root: Path = Path("runs"), reporter: Reporter | None = None
+    config: TrainConfig,
+    output: Path | None = None,
+    *,
+    runs_root: Path = Path("runs"),
+    reporter: Reporter | None = None,
+    tracking: TrackingSession | None = None,
 ) -> RunDir:
     """Fine-tune ``config.model`` on ``config.data`` and record it as a run directory.
 
     A finished run of the same config is reused as it is (training is not repeated); an
     interrupted one resumes from its latest checkpoint (``save_steps`` > 0) rather than starting over.
+    ``tracking`` (an open tracked run) receives the trainer's curves and the safety curve (``tunesafe.tracking``).
     """
     reporter = reporter or NullReporter()
     check_training_inputs(config)
     path = output or new_run_path(runs_root, config.name)
     with locked_output(path):
-        return _finetune_in(open_run(path, "finetune", config), config, reporter)
+        return _finetune_in(open_run(path, "finetune", config), config, reporter, tracking)
 
 
 def check_training_inputs(config: TrainConfig) -> None:
@@ -35,7 +45,9 @@ def check_training_inputs(config: TrainConfig) -> None:
     check_model_spec(config.model)
 
 
-def _finetune_in(run: RunDir, config: TrainConfig, reporter: Reporter) -> RunDir:
+def _finetune_in(
+    run: RunDir, config: TrainConfig, reporter: Reporter, tracking: TrackingSession | None = None
+) -> RunDir:
     """Train into an opened run directory, or reuse its finished result."""
     from tunesafe.train.sft import finetune
 
@@ -52,7 +64,7 @@ def _finetune_in(run: RunDir, config: TrainConfig, reporter: Reporter) -> RunDir
                 advance(step - last[0])
                 last[0] = step
 
-            result = finetune(config, run.path, progress=on_step)
+            result = finetune(config, run.path, progress=on_step, tracking=tracking)
         run.update_manifest(
             status="success",
             timings=watch.timings,

@@ -6,7 +6,8 @@ this callback records *when* it happens. At step 0 (before the first update), ev
 short completions for a fixed set of harmful prompts (by default a stratified sample of HarmBench
 *validation* standard behaviours, Mazeika et al. 2024, arXiv 2402.04249, so the final audit on the
 test split stays clean); a refusal judge scores them and one line
-``{step, asr, n, judge, seconds}`` is appended to ``train/safety_curve.jsonl``.
+``{step, asr, n, judge, seconds}`` is appended to ``train/safety_curve.jsonl`` (and, with ``--track``,
+handed to the tracking service as ``safety/asr`` at that step, after the file has it).
 
 Only rates are stored, never completions. Each line is appended and fsynced on its own, so a
 killed run keeps every point it had finished.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,10 +164,12 @@ def make_safety_callback(
     system_prompt: str | None = None,
     samples: Sequence[Sample] | None = None,
     judge: Judge | None = None,
+    on_point: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainerCallback:
     """A ``TrainerCallback`` appending a curve point to ``out_path`` at step 0, every N steps and at the end.
 
-    ``samples`` / ``judge`` replace the spec's prompt set / judge (tests, embedding).
+    ``samples`` / ``judge`` replace the spec's prompt set / judge (tests, embedding); ``on_point`` receives
+    each point once it is on disk (experiment tracking).
     """
     from transformers import TrainerCallback
 
@@ -186,6 +189,8 @@ def make_safety_callback(
             point = evaluate_step(model, tokenizer, prompts, scorer, spec, state.global_step, system_prompt)
             append_jsonl(path, [point])
             self.last_step = state.global_step
+            if on_point is not None:
+                on_point(point)
             logger.info("safety eval at step %d: ASR %s (n=%d)", point["step"], point["asr"]["value"], point["n"])
 
         def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
     from trl import SFTTrainer  # type: ignore[attr-defined]  # trl re-exports lazily
 
+    from tunesafe.tracking import TrackingSession
+
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
@@ -61,7 +63,12 @@ class TrainResult(BaseModel):
 
 
 def finetune(
-    cfg: TrainConfig, out_dir: Path, progress: ProgressFn | None = None, *, resume: bool = True
+    cfg: TrainConfig,
+    out_dir: Path,
+    progress: ProgressFn | None = None,
+    *,
+    resume: bool = True,
+    tracking: TrackingSession | None = None,
 ) -> TrainResult:
     """Fine-tune ``cfg.model`` on ``cfg.data`` and write everything under ``out_dir/train``.
 
@@ -71,6 +78,8 @@ def finetune(
     ``train/checkpoints/checkpoint-N`` if there is one; the caller makes sure it was written by
     this same config (``finetune_run`` does, through the config hash). With ``cfg.screen``, the
     rows are screened first and only the rows it keeps are trained on (:func:`screen_training_rows`).
+    With ``tracking`` (an open tracked run), the trainer reports its curves there (TRL's ``report_to``)
+    and each safety-during-training point is logged at its step.
     """
     if cfg.method == "qlora":
         require_qlora_support()
@@ -82,7 +91,7 @@ def finetune(
         if cfg.screen is not None:
             rows = screen_training_rows(cfg.screen, rows, provenance, train_dir)
         data_sha = write_training_data(train_dir, rows, provenance, cfg)
-        trainer = build_trainer(cfg, model_dir, tokenizer, rows, train_dir, progress)
+        trainer = build_trainer(cfg, model_dir, tokenizer, rows, train_dir, progress, tracking=tracking)
         _warn_if_rows_dropped(len(rows), len(cast("Sized", trainer.train_dataset)))
         checkpoint = last_checkpoint(train_dir / "checkpoints") if resume else None
         start = time.perf_counter()
@@ -226,8 +235,11 @@ def qlora_quantization_config(compute_dtype: Any) -> Any:
 # --- trainer --------------------------------------------------------------------------------
 
 
-def sft_config(cfg: TrainConfig, train_dir: Path) -> Any:
-    """``SFTConfig`` from a ``TrainConfig``; ``cfg.trainer_kwargs`` override the defaults here."""
+def sft_config(cfg: TrainConfig, train_dir: Path, report_to: Sequence[str] = ()) -> Any:
+    """``SFTConfig`` from a ``TrainConfig``; ``cfg.trainer_kwargs`` override the defaults here.
+
+    ``report_to`` names the tracking services the trainer logs its curves to (``--track``; none by default).
+    """
     from trl import SFTConfig  # type: ignore[attr-defined]  # trl re-exports lazily
 
     precision = training_precision(cfg)
@@ -255,7 +267,7 @@ def sft_config(cfg: TrainConfig, train_dir: Path) -> Any:
         "save_strategy": "steps" if cfg.save_steps > 0 else "no",
         "logging_steps": 1,
         "disable_tqdm": True,
-        "report_to": [],
+        "report_to": list(report_to),
     }
     if cfg.save_steps > 0:
         kwargs.update(save_steps=cfg.save_steps, save_total_limit=1)  # the latest checkpoint is all resume needs
@@ -284,8 +296,11 @@ def build_trainer(
     rows: Sequence[dict[str, Any]],
     train_dir: Path,
     progress: ProgressFn | None = None,
+    *,
+    tracking: TrackingSession | None = None,
 ) -> SFTTrainer:
-    """An ``SFTTrainer`` on prompt-completion rows, silent (no prints), with our callbacks."""
+    """An ``SFTTrainer`` on prompt-completion rows, silent (no prints), with our callbacks; with ``tracking``,
+    reporting to its service (into its open run) and logging the safety curve there."""
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import SFTTrainer  # type: ignore[attr-defined]  # trl re-exports lazily
@@ -294,7 +309,7 @@ def build_trainer(
     with _quiet_progress_bars(), _known_upstream_warnings_silenced():
         trainer = SFTTrainer(
             model=_load_model(cfg, model_dir),
-            args=sft_config(cfg, train_dir),
+            args=sft_config(cfg, train_dir, tracking.report_to if tracking is not None else ()),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=lora_config(cfg) if cfg.method in ("lora", "qlora") else None,
@@ -305,8 +320,11 @@ def build_trainer(
         from tunesafe.train.safety_callback import CURVE_FILE, make_safety_callback
 
         system = cfg.model.system_prompt if cfg.model.system_prompt is not None else cfg.data.system_prompt
+        on_point = tracking.log_safety_point if tracking is not None and tracking.enabled else None
         trainer.add_callback(
-            make_safety_callback(cfg.safety_eval, tokenizer, train_dir / CURVE_FILE, system_prompt=system)
+            make_safety_callback(
+                cfg.safety_eval, tokenizer, train_dir / CURVE_FILE, system_prompt=system, on_point=on_point
+            )
         )
     return trainer
 
