@@ -13,6 +13,7 @@ import ctypes
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -74,6 +75,9 @@ class LlamaCppRuntime:
             return
         llama_cpp = llama_cpp_api()
         params = llama_cpp.llama_model_default_params()
+        if amx_kernels_built():
+            # the AMX kernels compute only on weights in ggml's extra (repacked) buffers
+            params.use_extra_bufts = False
         model = llama_cpp.llama_model_load_from_file(str(self.gguf_path).encode("utf-8"), params)
         if not model:
             raise BackendError(f"{self.gguf_path}: llama.cpp could not load the model")
@@ -285,6 +289,37 @@ def llama_cpp_api() -> Any:
         llama_cpp.llama_backend_init()
         _initialised = True
     return llama_cpp.llama_cpp
+
+
+_amx_checked: bool | None = None
+
+
+def amx_kernels_built() -> bool:
+    """Whether the installed llama.cpp has ggml's AMX kernels (a build from source with -march=native
+    on a CPU with AMX), warning once when it does.
+
+    GCC up to at least 12 miscompiles them (its ``_tile_loadconfig`` lets the stores of the tile
+    configuration be dropped), so every prompt of more than a few tokens segfaults in
+    ``llama_decode``. ``make install`` builds without them (cmake/llama-cpp-text-only.cmake); for
+    any other build tunesafe keeps the weights out of ggml's extra buffer types, the only ones the
+    AMX kernels run on (weight repacking goes with them: slower, never a crash).
+    """
+    global _amx_checked
+    if _amx_checked is None:
+        info = llama_cpp_api().llama_print_system_info() or b""
+        _amx_checked = has_amx_kernels(info.decode("utf-8", errors="replace"))
+        if _amx_checked:
+            logger.warning(
+                "this llama-cpp-python build has ggml's AMX kernels, which GCC miscompiles (a segfault in "
+                "llama_decode): tunesafe leaves out llama.cpp's extra weight buffers (no repacking, slower). "
+                "Rebuild it without them: make llama-wheel (see cmake/llama-cpp-text-only.cmake)"
+            )
+    return _amx_checked
+
+
+def has_amx_kernels(system_info: str) -> bool:
+    """Whether ``llama_print_system_info()`` text reports ggml's AMX-INT8 kernels compiled in."""
+    return re.search(r"\bAMX_INT8\s*=\s*1\b", system_info) is not None
 
 
 def common_prefix(rows: Sequence[Sequence[int]]) -> int:
