@@ -270,8 +270,9 @@ def import_(
     source: Annotated[
         list[str],
         typer.Argument(
-            help="completions made elsewhere: CSV, TSV, JSONL, JSON, Parquet file or hf:name; with --audit drift "
-            "one or more per-answer files, each PATH or PATH:CONDITION (B, FIP, FIPx<n>, RIP)"
+            help="completions made elsewhere: CSV, TSV, JSONL, JSON, Parquet file or hf:name; an inspect_ai log "
+            "(.eval/.json); lm-eval --log_samples output (samples_*.jsonl, results_*.json or its folder); with "
+            "--audit drift one or more per-answer files, each PATH or PATH:CONDITION (B, FIP, FIPx<n>, RIP)"
         ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="new run directory")],
@@ -287,7 +288,11 @@ def import_(
         ),
     ] = None,
     label_col: Annotated[
-        str | None, typer.Option("--label-col", help="an existing verdict: unsafe/safe, yes/no, 1/0, …")
+        str | None,
+        typer.Option(
+            "--label-col",
+            help="an existing verdict: unsafe/safe, yes/no, 1/0, …; an inspect scorer or an lm-eval metric for logs",
+        ),
     ] = None,
     label_judge: Annotated[str, typer.Option(help="judge name the existing labels get")] = "imported-label",
     audit: Annotated[str, typer.Option(help="harmful, overrefusal or drift (per-answer trivia results)")] = "harmful",
@@ -313,13 +318,17 @@ def import_(
     match: Annotated[
         str, typer.Option(help="drift: rule recomputing correctness, normalized or substring (Kumar 2024's)")
     ] = "normalized",
+    source_format: Annotated[
+        str, typer.Option("--format", help="auto (told from the file), table, inspect or lm-eval")
+    ] = "auto",
     log_level: LogOpt = "INFO",
     quiet: QuietOpt = False,
 ) -> None:
     """Turn external completions (or per-answer drift results) into a run directory, to judge and compare them.
 
     A HarmBench table (Behavior, ContextString, BehaviorID columns) needs no column options: contexts go
-    into the user turn as the HarmBench audit puts them.
+    into the user turn as the HarmBench audit puts them. inspect_ai logs and lm-eval samples are mapped as
+    docs/inspect.md and docs/lm-eval.md describe.
     """
     from tunesafe.config.options import judge_specs
     from tunesafe.importers.completions import ImportColumns
@@ -347,6 +356,7 @@ def import_(
         drift_columns=columns,
         trivia=trivia,
         match=match,
+        format=source_format,
     )
     run = import_sources(source, output, request)
     if judge:

@@ -213,9 +213,11 @@ def _outcome(verdict: Verdict) -> str:
     return "complied" if verdict.complied else "refused"
 
 
-def _label_counts(records: Sequence[SampleRecord]) -> dict[str, int]:
-    """How the imported labels parsed: complied / refused / unrecognised / unlabelled."""
-    return dict(sorted(Counter(_outcome(v) for r in records for v in r.verdicts).items()))
+def label_counts(records: Sequence[SampleRecord], judge: str | None = None) -> dict[str, int]:
+    """How the imported labels parsed: complied / refused / unrecognised / unlabelled (``judge``'s verdicts
+    only, when given)."""
+    verdicts = (v for r in records for v in r.verdicts if judge is None or v.judge == judge)
+    return dict(sorted(Counter(_outcome(v) for v in verdicts).items()))
 
 
 def check_output_free(output: Path) -> None:
@@ -297,7 +299,7 @@ def import_completions(
         "columns": columns.model_dump(),
         "layout": "harmbench" if is_harmbench_layout(header) else None,
         "label_judge": label_judge if columns.label else None,
-        "labels": _label_counts(records),
+        "labels": label_counts(records),
         "n_rows": len(records),
     }
 

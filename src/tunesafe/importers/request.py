@@ -1,6 +1,6 @@
-"""An import asked for in words: which options fit which audit, drift's ``PATH[:CONDITION]`` sources and
-``KEY=COLUMN`` mappings, then the importer that fits (:mod:`~tunesafe.importers.completions` or
-:mod:`~tunesafe.importers.drift`).
+"""An import asked for in words: which options fit which audit and source format, drift's ``PATH[:CONDITION]``
+sources and ``KEY=COLUMN`` mappings, then the importer that fits (:mod:`~tunesafe.importers.completions`,
+:mod:`~tunesafe.importers.drift`, or an inspect / lm-eval log: :mod:`~tunesafe.importers.logs`).
 
 Errors are :class:`~tunesafe.config.ConfigError` one-liners naming the option (``--columns``, ``--match``,
 …), as ``tunesafe import`` states them.
@@ -17,9 +17,11 @@ from pydantic import ValidationError
 
 from tunesafe.audits.drift_conditions import parse_condition
 from tunesafe.config import ConfigError
-from tunesafe.importers.completions import ImportAudit, ImportColumns, import_completions
+from tunesafe.importers.completions import ImportAudit, ImportColumns, check_output_free, import_completions
+from tunesafe.importers.detect import FORMATS, LOG_FORMATS, SourceFormat, detect_format
 from tunesafe.importers.drift import import_drift
 from tunesafe.importers.drift_files import DriftColumns, MatchMode
+from tunesafe.importers.logs import LogOptions, write_log_run
 from tunesafe.results import RunDir
 
 DRIFT_ONLY = ("--condition", "--columns", "--trivia", "--match")
@@ -33,6 +35,12 @@ _COLUMN_OPTIONS = {
     "--context-col": "context",
     "--label-col": "label",
 }
+_LOG_COMMON = ("--label-col", "--label-judge", "--category-col", "--subset-col", "--judge")
+# the options each log format reads (--audit, --name, --format apply to every import)
+LOG_OPTIONS = {
+    "inspect": _LOG_COMMON,
+    "lm-eval": (*_LOG_COMMON, "--prompt-col", "--id-col"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,9 @@ class ImportRequest:
     ``columns``, ``label_judge``, ``split`` and ``judges`` are for completions (``audit`` harmful or
     overrefusal; ``judges`` are the judge names the caller applies afterwards with
     :func:`tunesafe.rejudge.rejudge_run`); ``condition``, ``drift_columns`` (``KEY=COLUMN`` texts or
-    ``published``), ``trivia`` and ``match`` are for ``audit="drift"``.
+    ``published``), ``trivia`` and ``match`` are for ``audit="drift"``. ``format``: ``auto`` (told from
+    the file, :func:`~tunesafe.importers.detect.detect_format`), ``table``, ``inspect`` or ``lm-eval``;
+    a log reads only the options of :data:`LOG_OPTIONS`.
     """
 
     audit: str = "harmful"
@@ -55,6 +65,7 @@ class ImportRequest:
     drift_columns: Sequence[str] = ()
     trivia: str | Path | None = None
     match: str = "normalized"
+    format: str = "auto"
 
     def given(self) -> dict[str, bool]:
         """Each option (by its flag) → whether it differs from its default."""
@@ -159,11 +170,16 @@ def import_sources(sources: Sequence[str], output: str | Path, request: ImportRe
 
     Raises:
         ConfigError: a misplaced option, several sources for completions, a bad ``--columns`` item,
-            ``--match`` or column key.
-        ValueError: what :func:`~tunesafe.importers.completions.import_completions` or
-            :func:`~tunesafe.importers.drift.import_drift` refuse.
+            ``--match``, ``--format`` or column key.
+        ValueError: what :func:`~tunesafe.importers.completions.import_completions`,
+            :func:`~tunesafe.importers.drift.import_drift` or :func:`import_log` refuse.
     """
     request.check()
+    fmt = source_format(sources, request)
+    if fmt != "table":
+        if len(sources) != 1:
+            raise ConfigError(f"give one {fmt} SOURCE, not {len(sources)}")
+        return import_log(sources[0], output, fmt, request)
     if request.audit == "drift":
         pairs = parse_drift_sources(sources, request.condition)
         mapping, published = parse_column_specs(request.drift_columns)
@@ -181,3 +197,61 @@ def import_sources(sources: Sequence[str], output: str | Path, request: ImportRe
         label_judge=request.label_judge,
         split=request.split,
     )
+
+
+def source_format(sources: Sequence[str], request: ImportRequest) -> SourceFormat:
+    """``request.format``, or the format told from the one source (drift's sources are tables).
+
+    Raises:
+        ConfigError: an unknown ``--format``, or a log format with ``--audit drift``.
+    """
+    if request.format not in FORMATS:
+        raise ConfigError(f"--format {request.format!r}: use {', '.join(FORMATS)}")
+    if request.format in LOG_FORMATS and request.audit == "drift":
+        raise ConfigError(f"--format {request.format}: a log imports as --audit harmful or overrefusal, not drift")
+    if request.format != "auto":
+        return cast(SourceFormat, request.format)
+    return detect_format(sources[0]) if len(sources) == 1 and request.audit != "drift" else "table"
+
+
+def log_options(fmt: str, request: ImportRequest) -> LogOptions:
+    """The options a log of ``fmt`` reads.
+
+    Raises:
+        ConfigError: an option the format does not read (``--completion-col: not for inspect logs``).
+    """
+    misplaced = [flag for flag, given in request.given().items() if given and flag not in LOG_OPTIONS[fmt]]
+    if misplaced:
+        raise ConfigError(f"{', '.join(misplaced)}: not for {fmt} logs")
+    columns, given = request.columns, request.given()
+    return LogOptions(
+        label=columns.label,
+        label_judge=request.label_judge,
+        category=columns.category,
+        subset=columns.subset,
+        prompt=columns.prompt if given["--prompt-col"] else None,
+        id=columns.id,
+    )
+
+
+def import_log(source: str, output: str | Path, fmt: SourceFormat, request: ImportRequest) -> RunDir:
+    """Import an inspect_ai eval log or lm-eval ``--log_samples`` output (:mod:`~tunesafe.importers.logs`).
+
+    Raises:
+        ConfigError: a misplaced option.
+        ValueError: an output that is not new or empty; what the readers refuse
+            (:class:`~tunesafe.importers.logs.LogImportError`). Nothing is left behind.
+    """
+    from tunesafe.importers.inspect_log import read_inspect_log
+    from tunesafe.importers.lm_eval_samples import read_lm_eval
+
+    options = log_options(fmt, request)
+    output = Path(output).expanduser()
+    check_output_free(output)
+    path = Path(source).expanduser()
+    read = read_inspect_log(path, options) if fmt == "inspect" else read_lm_eval(path, options)
+    audit = cast(ImportAudit, request.audit)  # check() and source_format() leave harmful or overrefusal
+    if audit not in ("harmful", "overrefusal"):
+        raise ConfigError(f"--audit {request.audit}: a log imports as harmful or overrefusal")
+    label_judge = options.label_judge if options.label else None
+    return write_log_run(read, output, source=source, audit=audit, name=request.name, label_judge=label_judge)
