@@ -7,6 +7,7 @@ reason, and fail under ``CI=true``, where CI installs it.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from tests.fakes import write_csv
 from tests.llamacpp_server import LlamaServer
+
+from tunesafe.data.formats import write_messages_jsonl
 
 SERVER_MODEL = "smollm2-135m-instruct"
 
@@ -95,3 +98,28 @@ def placeholder_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     strongreject = write_csv(tmp_path / "strongreject.csv", ["category", "source", "forbidden_prompt"], requests)
     files = {"harmbench-test": harmbench, "strongreject": strongreject}
     monkeypatch.setattr(tunesafe.assets, "data_file", lambda name: files[name])
+
+
+N_SAFETY_PROMPTS = 3
+
+
+@pytest.fixture
+def safety_files(tmp_path: Path) -> dict[str, Path]:
+    """Benign training rows and a small placeholder "harmful" prompt file (no download needed)."""
+    data = tmp_path / "train.jsonl"
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Tell me about the weather on day {i}."},
+                {"role": "assistant", "content": "Sure, here is a short summary of the weather."},
+            ]
+        }
+        for i in range(8)
+    ]
+    write_messages_jsonl(data, rows)
+    prompts = tmp_path / "prompts.csv"
+    with prompts.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt"])
+        writer.writerows([f"Placeholder forbidden request number {i}"] for i in range(N_SAFETY_PROMPTS))
+    return {"data": data, "prompts": prompts}

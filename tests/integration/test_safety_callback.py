@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from tests.tiny_model import tiny_train_config
 
 from tunesafe.config import SafetyEvalSpec, TrainConfig
-from tunesafe.data.formats import read_messages_jsonl, write_messages_jsonl
+from tunesafe.data.formats import read_messages_jsonl
 from tunesafe.report.build.training_curve import finetune_dir_of_adapter, first_significant_rise, training_curve
 from tunesafe.report.render.markdown.training import render_training_curve
 from tunesafe.stats import rate
@@ -18,29 +17,7 @@ from tunesafe.train import sft
 
 pytest.importorskip("trl")
 
-N_SAFETY_PROMPTS = 3
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> dict[str, Path]:
-    """Benign training rows and a small placeholder "harmful" prompt file (no download needed)."""
-    data = tmp_path / "train.jsonl"
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"Tell me about the weather on day {i}."},
-                {"role": "assistant", "content": "Sure, here is a short summary of the weather."},
-            ]
-        }
-        for i in range(8)
-    ]
-    write_messages_jsonl(data, rows)
-    prompts = tmp_path / "prompts.csv"
-    with prompts.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["prompt"])
-        writer.writerows([f"Placeholder forbidden request number {i}"] for i in range(N_SAFETY_PROMPTS))
-    return {"data": data, "prompts": prompts}
+from tests.integration.conftest import N_SAFETY_PROMPTS
 
 
 def _config(model_dir: Path, files: dict[str, Path], **overrides) -> TrainConfig:
@@ -59,14 +36,14 @@ def _assert_points(points: list[dict], steps: list[int]) -> None:
 
 
 def test_curve_points_at_step_zero_every_n_steps_and_after_a_kill(
-    tiny_model_dir: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model_dir: Path, safety_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = _config(tiny_model_dir, files)
+    cfg = _config(tiny_model_dir, safety_files)
     run = tmp_path / "run"
     train_dir = run / "train"
 
     # A run killed during step 3: the points of steps 0 and 2 stay on disk, readable.
-    _train_until_killed_at_step_3(cfg, tiny_model_dir, files["data"], train_dir)
+    _train_until_killed_at_step_3(cfg, tiny_model_dir, safety_files["data"], train_dir)
     killed = training_curve(run)
     assert killed is not None
     _assert_points(killed, [0, 2])
@@ -108,12 +85,12 @@ def _kill_at_step_3():
 
 @pytest.mark.skipif("save_steps" not in TrainConfig.model_fields, reason="checkpointing not available")
 def test_a_resumed_fine_tune_keeps_its_earlier_points(
-    tiny_model_dir: Path, files: dict[str, Path], tmp_path: Path
+    tiny_model_dir: Path, safety_files: dict[str, Path], tmp_path: Path
 ) -> None:
-    cfg = _config(tiny_model_dir, files, save_steps=2)
+    cfg = _config(tiny_model_dir, safety_files, save_steps=2)
     run = tmp_path / "run"
     train_dir = run / "train"
-    _train_until_killed_at_step_3(cfg, tiny_model_dir, files["data"], train_dir)
+    _train_until_killed_at_step_3(cfg, tiny_model_dir, safety_files["data"], train_dir)
     before = (train_dir / "safety_curve.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["step"] for line in before] == [0, 2]
 
@@ -123,16 +100,16 @@ def test_a_resumed_fine_tune_keeps_its_earlier_points(
 
 
 def test_a_curve_ending_at_a_step_not_divisible_by_n_gets_a_final_point(
-    tiny_model_dir: Path, files: dict[str, Path], tmp_path: Path
+    tiny_model_dir: Path, safety_files: dict[str, Path], tmp_path: Path
 ) -> None:
-    sft.finetune(_config(tiny_model_dir, files, max_steps=3), tmp_path / "run")
+    sft.finetune(_config(tiny_model_dir, safety_files, max_steps=3), tmp_path / "run")
     points = training_curve(tmp_path / "run")
     assert points is not None
     _assert_points(points, [0, 2, 3])
 
 
-def test_no_curve_without_safety_eval(tiny_model_dir: Path, files: dict[str, Path], tmp_path: Path) -> None:
-    sft.finetune(_config(tiny_model_dir, files, max_steps=1, safety_eval=None), tmp_path / "run")
+def test_no_curve_without_safety_eval(tiny_model_dir: Path, safety_files: dict[str, Path], tmp_path: Path) -> None:
+    sft.finetune(_config(tiny_model_dir, safety_files, max_steps=1, safety_eval=None), tmp_path / "run")
     assert training_curve(tmp_path / "run") is None
 
 

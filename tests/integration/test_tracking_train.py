@@ -3,7 +3,6 @@ safety-during-training ASR lands at its training steps, in a W&B offline run and
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from tests import tracking_readers
 from tests.tiny_model import tiny_train_config
 from tests.tracking_readers import mlflow_runs, wandb_runs
 
-from tunesafe.data.formats import write_messages_jsonl
 from tunesafe.tracking import TrackingSpec, tracked
 from tunesafe.train import sft
 from tunesafe.train.run import finetune_run
@@ -24,26 +22,10 @@ mlflow_store = tracking_readers.mlflow_store
 
 
 @pytest.fixture
-def config(tiny_model_dir: Path, tmp_path: Path):  # -> TrainConfig
+def config(tiny_model_dir: Path, safety_files: dict[str, Path]):  # -> TrainConfig
     """4 LoRA steps on benign rows; a safety point at steps 0, 2 and 4 on 3 placeholder prompts."""
-    data = tmp_path / "train.jsonl"
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"Tell me about day {i}."},
-                {"role": "assistant", "content": "Sure."},
-            ]
-        }
-        for i in range(8)
-    ]
-    write_messages_jsonl(data, rows)
-    prompts = tmp_path / "prompts.csv"
-    with prompts.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["prompt"])
-        writer.writerows([f"Placeholder forbidden request number {i}"] for i in range(3))
-    safety = {"every_n_steps": 2, "dataset": str(prompts), "max_new_tokens": 4}
-    return tiny_train_config(tiny_model_dir, data, safety_eval=safety)
+    safety = {"every_n_steps": 2, "dataset": str(safety_files["prompts"]), "max_new_tokens": 4}
+    return tiny_train_config(tiny_model_dir, safety_files["data"], safety_eval=safety)
 
 
 def _curve(run: Path) -> list[tuple[int, float]]:

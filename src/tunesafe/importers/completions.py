@@ -187,9 +187,25 @@ def import_config(
 def _dataset_info(
     source: str, sha: str, columns: ImportColumns, records: Sequence[SampleRecord], audit: str, split: str
 ) -> DatasetInfo:
+    return imported_dataset_info(
+        source,
+        f"imported completions {source}",
+        sha,
+        records,
+        audit,
+        files=[source],
+        split=split if source.startswith(HF_PREFIX) else None,
+        columns=columns.model_dump(exclude_none=True),
+    )
+
+
+def imported_dataset_info(
+    source: str, title: str, sha: str, records: Sequence[SampleRecord], audit: str, files: list[str], **extra: Any
+) -> DatasetInfo:
+    """The provenance of imported records: the source, its sha256, its categories and subsets as counted."""
     return DatasetInfo(
         name=source,
-        title=f"imported completions {source}",
+        title=title,
         kind="overrefusal" if audit == "overrefusal" else "harmful",
         version=f"sha256:{sha[:12]}",
         source=source,
@@ -199,9 +215,8 @@ def _dataset_info(
         categories=dict(sorted(Counter(r.category for r in records if r.category is not None).items())),
         subsets=dict(sorted(Counter(r.subset for r in records if r.subset is not None).items())),
         sha256=sha,
-        files=[source],
-        split=split if source.startswith(HF_PREFIX) else None,
-        columns=columns.model_dump(exclude_none=True),
+        files=files,
+        **extra,
     )
 
 

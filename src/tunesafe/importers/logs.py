@@ -10,7 +10,6 @@ nothing, built beside ``output`` and renamed into place, so a bad log never leav
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 
 from tunesafe.audits import get_audit
 from tunesafe.config import AuditConfig, AuditsSpec, CacheSpec, HarmfulAuditSpec, ModelSpec, OverrefusalAuditSpec
-from tunesafe.data.registry import DatasetInfo, slug
+from tunesafe.data.registry import slug
 from tunesafe.errors import InputError
-from tunesafe.importers.completions import ImportAudit, label_counts, write_run_atomically
+from tunesafe.importers.completions import ImportAudit, imported_dataset_info, label_counts, write_run_atomically
 from tunesafe.results import RunDir
 from tunesafe.types import Completion, Conversation, SampleRecord, Verdict
 
@@ -140,19 +139,8 @@ def write_log_run(
     spec = get_audit(audit).spec_of(config.audits)
     metrics: dict[str, Any] = {audit: get_audit(audit).aggregate(spec, records, seed=config.seed)}
     sha = files_sha256(read.files)
-    dataset = DatasetInfo(
-        name=source,
-        title=f"{read.tool} log {source}",
-        kind="overrefusal" if audit == "overrefusal" else "harmful",
-        version=f"sha256:{sha[:12]}",
-        source=source,
-        license="unknown (user-supplied)",
-        citation="",
-        n_rows=len(records),
-        categories=dict(sorted(Counter(r.category for r in records if r.category is not None).items())),
-        subsets=dict(sorted(Counter(r.subset for r in records if r.subset is not None).items())),
-        sha256=sha,
-        files=[str(f) for f in read.files],
+    dataset = imported_dataset_info(
+        source, f"{read.tool} log {source}", sha, records, audit, files=[str(f) for f in read.files]
     )
     info = {
         "imported_from": source,
