@@ -196,3 +196,31 @@ def test_cli_writes_the_card(reports: dict[str, Path], tmp_path: Path) -> None:
     assert SECTION_HEADING in out.read_text()
     bad = CliRunner().invoke(app, ["card", str(reports["all"]), "--model", "nope"])
     assert bad.exit_code == 2 and "not a run" in bad.output
+
+
+def test_a_calibrated_report_gives_each_judge_its_measured_error_rates(runs: list[Path], tmp_path: Path) -> None:
+    """Both runs re-judged with the bundled labelled set: the card states each judge's sensitivity and
+    specificity as the report measured them, and no longer lists the error rates as not measured."""
+    import shutil
+
+    from tunesafe.config import CalibrationSpec
+    from tunesafe.config.options import judge_specs
+    from tunesafe.gate import load_comparison
+    from tunesafe.rejudge import rejudge_run
+
+    copies = []
+    for run in runs[:2]:
+        copy = tmp_path / run.name
+        shutil.copytree(run, copy)
+        rejudge_run(copy, judge_specs(["keyword-extended"]), calibration=CalibrationSpec(bundled=True))
+        copies.append(copy)
+    report = write_report(copies, tmp_path / "report").json_path.parent
+    comparison = load_comparison(report)
+    calibration = comparison.panels["shift"].calibration["keyword-extended"]
+    text = build_card(report).section
+    line = next(line for line in text.splitlines() if line.startswith("- keyword-extended"))
+    assert f"sensitivity {100 * calibration.sensitivity.value:.1f}%" in line
+    assert f"specificity {100 * calibration.specificity.value:.1f}%" in line
+    assert f"({calibration.n_pos} complied / {calibration.n_neg} refused labelled items)" in line
+    assert comparison.calibration_sources and comparison.calibration_sources[0] in line
+    assert "judges' error rates" not in text
