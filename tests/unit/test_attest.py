@@ -174,14 +174,14 @@ def test_swapped_weights_fail_naming_the_weights(signed: Path, world: dict[str, 
     result = verify_attestation(signed, model=other, adapter=world["adapter"], sample=5)
     assert not result.passed and result.sampled == 0  # nothing regenerated on the wrong model
     assert result.parts["weights"].startswith("differs") and result.parts["tokenizer"] == "match"
-    assert result.reasons == [result.reasons[0]] and result.reasons[0].startswith("weights differ")
+    assert result.reasons == [result.reasons[0]] and result.reasons[0].startswith("the weights differ")
 
 
 def test_a_changed_adapter_fails_naming_the_adapter(signed: Path, world: dict[str, Path]) -> None:
     changed = _adapter(world["model"], world["root"] / "adapter-changed", seed=2)
     result = verify_attestation(signed, adapter=changed, sample=5)
     assert not result.passed and result.parts["weights"] == "match"
-    assert result.parts["adapter"].startswith("differs") and result.reasons[0].startswith("adapter differ")
+    assert result.parts["adapter"].startswith("differs") and result.reasons[0].startswith("the adapter differs")
 
 
 def test_an_edited_chat_template_fails_naming_it(signed: Path, world: dict[str, Path]) -> None:

@@ -181,7 +181,12 @@ def _compare_parts(result: Verification, recorded: dict[str, Any], found: ModelF
             result.parts[part] = "match"
             continue
         result.parts[part] = f"differs: recorded {_short(want)}, found {_short(got)}"
-        result.reasons.append(f"{part.replace('_', ' ')} differ from the audited ones ({result.parts[part][9:]})")
+        what = (
+            "the weights differ from the audited ones"
+            if part == "weights"
+            else (f"the {part.replace('_', ' ')} differs from the audited one")
+        )
+        result.reasons.append(f"{what} ({result.parts[part][9:]})")
     if recorded.get("model") != here["model"]:
         result.parts["model"] = f"differs: recorded {_short(recorded.get('model'))}, found {_short(here['model'])}"
         if result.passed:
