@@ -6,6 +6,7 @@ what is logged, and under which names, is decided once in ``names.py`` and ``ses
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tunesafe.errors import InputError
 
-__all__ = ["SERVICES", "Service", "Tracker", "TrackingError", "TrackingSpec", "TrackingUnavailable"]
+__all__ = ["SERVICES", "Service", "Tracker", "TrackingError", "TrackingSpec", "TrackingUnavailable", "writable_dir"]
 
 Service = Literal["wandb", "mlflow"]
 SERVICES: tuple[Service, ...] = ("wandb", "mlflow")
@@ -26,6 +27,19 @@ class TrackingError(InputError):
 
 class TrackingUnavailable(TrackingError):
     """The service's package is not installed; the message names the extra to install."""
+
+
+def writable_dir(where: str, what: str) -> Path:
+    """``--track-dir`` as an absolute folder, made if missing; ``TrackingError`` naming ``what`` (the W&B
+    folder, the MLflow store) when it cannot be made or written."""
+    path = Path(where).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrackingError(f"--track-dir {where}: cannot create the {what} ({err.strerror})") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise TrackingError(f"--track-dir {where}: the {what} is not writable")
+    return path.resolve()
 
 
 class TrackingSpec(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunesafe.tracking.base import Service, TrackingError, TrackingSpec, TrackingUnavailable
+from tunesafe.tracking.base import Service, TrackingError, TrackingSpec, TrackingUnavailable, writable_dir
 
 __all__ = ["MlflowTracker", "tracking_uri"]
 
@@ -97,15 +97,9 @@ def tracking_uri(where: str) -> str:
         if where.startswith("file:"):
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         return where
-    path = Path(where).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TrackingError(f"--track-dir {where}: cannot create the MLflow store ({err.strerror})") from err
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise TrackingError(f"--track-dir {where}: the MLflow store is not writable")
+    path = writable_dir(where, "MLflow store")
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return path.resolve().as_uri()
+    return path.as_uri()
 
 
 def _import_mlflow() -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunesafe.tracking.base import Service, TrackingError, TrackingSpec, TrackingUnavailable
+from tunesafe.tracking.base import Service, TrackingError, TrackingSpec, TrackingUnavailable, writable_dir
 
 __all__ = ["WandbTracker"]
 
@@ -25,7 +25,7 @@ class WandbTracker:
     def __init__(self, spec: TrackingSpec) -> None:
         self.wandb = _import_wandb()
         self.project = spec.project or os.environ.get("WANDB_PROJECT") or "tunesafe"
-        self.directory = _writable_dir(spec.directory or os.environ.get("WANDB_DIR") or ".")
+        self.directory = writable_dir(spec.directory or os.environ.get("WANDB_DIR") or ".", "W&B folder")
         self.mode = "offline" if spec.offline else None  # None: W&B's own choice (WANDB_MODE, login)
         self.group: str | None = None
         self.run: Any = None
@@ -95,17 +95,6 @@ def _import_wandb() -> Any:
             f"--track wandb needs the wandb package ({err}): pip install 'tunesafe[wandb]'"
         ) from err
     return wandb
-
-
-def _writable_dir(directory: str) -> Path:
-    path = Path(directory).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TrackingError(f"--track-dir {directory}: cannot create the W&B folder ({err.strerror})") from err
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise TrackingError(f"--track-dir {directory}: the W&B folder is not writable")
-    return path.resolve()
 
 
 def _artifact_name(text: str) -> str:
