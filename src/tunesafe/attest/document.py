@@ -48,8 +48,9 @@ class Integrity:
 def seal(body: dict[str, Any], key: Path | None = None) -> dict[str, Any]:
     """The attestation document of ``body``: its content hash and, with ``key`` (an Ed25519 private key PEM),
     its signature and public key."""
-    payload = canonical_json(body).encode("utf-8")
-    document: dict[str, Any] = {"format": FORMAT, "content_sha256": sha256_text(payload.decode("utf-8"))}
+    text = canonical_json(body)
+    payload = text.encode("utf-8")
+    document: dict[str, Any] = {"format": FORMAT, "content_sha256": sha256_text(text)}
     if key is not None:
         private = _private_key(key)
         public = _public_pem(private.public_key())
@@ -87,9 +88,10 @@ def read_attestation(path: Path) -> dict[str, Any]:
 def check_integrity(document: dict[str, Any], public_key: Path | None = None) -> Integrity:
     """Recompute the body's hash and check the signature, with ``public_key`` (a PEM the verifier trusts)
     when given: an unsigned document, or one signed by another key, then fails."""
-    payload = canonical_json(document["body"]).encode("utf-8")
+    text = canonical_json(document["body"])
+    payload = text.encode("utf-8")
     reasons: list[str] = []
-    content_ok = sha256_text(payload.decode("utf-8")) == document["content_sha256"]
+    content_ok = sha256_text(text) == document["content_sha256"]
     if not content_ok:
         reasons.append("the body was changed after it was sealed: its sha256 is not the recorded content_sha256")
     signature = document.get("signature")
