@@ -22,15 +22,14 @@ from inspect_ai.dataset import Sample  # noqa: E402
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput, ModelUsage, get_model  # noqa: E402
 from inspect_ai.scorer import Score, Scorer, Target, accuracy, includes, scorer  # noqa: E402
 from inspect_ai.solver import TaskState, generate, system_message  # noqa: E402
+from tests.log_imports import by_id, import_fails, run_import  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from tunesafe.cli import app  # noqa: E402
 from tunesafe.config import ConfigError, JudgeSpec  # noqa: E402
-from tunesafe.errors import InputError  # noqa: E402
 from tunesafe.importers.completions import ImportColumns  # noqa: E402
 from tunesafe.importers.inspect_log import read_inspect_log  # noqa: E402
 from tunesafe.importers.logs import LogImportError, LogOptions  # noqa: E402
-from tunesafe.importers.request import ImportRequest, import_sources  # noqa: E402
 from tunesafe.inspect_tasks import judge_panel  # noqa: E402
 from tunesafe.rejudge import rejudge_run  # noqa: E402
 from tunesafe.report import write_report  # noqa: E402
@@ -111,14 +110,6 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def run_import(source: Path, output: Path, **options: Any) -> RunDir:
-    return import_sources([str(source)], output, ImportRequest(**options))
-
-
-def by_id(run: RunDir) -> dict[str, Any]:
-    return {r.sample_id: r for r in run.records("harmful")}
-
-
 # --------------------------------------------------------------------------- mapping
 
 
@@ -187,7 +178,9 @@ def test_samples_that_ended_in_an_error_are_left_out_and_listed(logs: dict[str, 
     assert sorted(by_id(run)) == ["ph-01", "ph-02", "ph-03"]
     [skipped] = run.manifest().info["inspect"]["skipped"]
     assert (skipped["id"], skipped["epoch"]) == ("ph-04", 1) and "placeholder provider failure" in skipped["error"]
-    _fails(tmp_path, logs["all_failed"], r"every sample ended in an error \(log status \w+; the first: .*placeholder")
+    import_fails(
+        tmp_path, logs["all_failed"], r"every sample ended in an error \(log status \w+; the first: .*placeholder"
+    )
 
 
 # --------------------------------------------------------------------------- judge and compare
@@ -219,43 +212,35 @@ def test_imported_logs_are_judged_and_compared(
 # --------------------------------------------------------------------------- errors leave nothing
 
 
-def _fails(tmp_path: Path, source: Path, match: str, error: type[Exception] = LogImportError, **kw: Any) -> None:
-    output = tmp_path / "new_parent" / "out"
-    with pytest.raises(error, match=match) as caught:
-        run_import(source, output, **kw)
-    assert isinstance(caught.value, InputError) and "\n" not in str(caught.value)
-    assert not (tmp_path / "new_parent").exists()
-
-
 def test_malformed_and_foreign_logs_are_refused(logs: dict[str, Path], tmp_path: Path) -> None:
     garbage = tmp_path / "broken.eval"
     garbage.write_bytes(b"not a zip archive")
-    _fails(tmp_path, garbage, r"broken\.eval: not a readable inspect log")
+    import_fails(tmp_path, garbage, r"broken\.eval: not a readable inspect log")
     truncated = tmp_path / "truncated.json"
     truncated.write_text(logs["json"].read_text()[:400], encoding="utf-8")
-    _fails(tmp_path, truncated, r"truncated\.json: not a readable inspect log")
+    import_fails(tmp_path, truncated, r"truncated\.json: not a readable inspect log")
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps({"version": 2, "eval": "something else"}), encoding="utf-8")
-    _fails(tmp_path, foreign, r"foreign\.json: not a readable inspect log")
+    import_fails(tmp_path, foreign, r"foreign\.json: not a readable inspect log")
     table = tmp_path / "table.json"
     table.write_text(json.dumps([{"prompt": "p", "completion": "c"}]), encoding="utf-8")
-    _fails(tmp_path, table, r"table\.json: not a readable inspect log", format="inspect")
+    import_fails(tmp_path, table, r"table\.json: not a readable inspect log", format="inspect")
 
 
 def test_unknown_scorer_and_misplaced_options_are_refused(logs: dict[str, Path], tmp_path: Path) -> None:
-    _fails(
+    import_fails(
         tmp_path,
         logs["eval"],
         "no scorer 'nope' in the log; scorers: complied, includes, judge_panel",
         columns=ImportColumns(label="nope"),
     )
-    _fails(
+    import_fails(
         tmp_path,
         logs["eval"],
         "--category-col 'kind': no sample metadata has it; metadata keys: category",
         columns=ImportColumns(category="kind"),
     )
-    _fails(
+    import_fails(
         tmp_path,
         logs["eval"],
         "--completion-col, --split: not for inspect logs",
@@ -263,7 +248,7 @@ def test_unknown_scorer_and_misplaced_options_are_refused(logs: dict[str, Path],
         columns=ImportColumns(completion="reply"),
         split="test",
     )
-    _fails(
+    import_fails(
         tmp_path,
         logs["eval"],
         "a log imports as --audit harmful or overrefusal",

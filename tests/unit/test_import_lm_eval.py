@@ -19,15 +19,13 @@ import pytest
 
 pytest.importorskip("lm_eval")
 
+from tests.log_imports import by_id, import_fails, run_import  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from tunesafe.cli import app  # noqa: E402
 from tunesafe.config import ConfigError  # noqa: E402
-from tunesafe.errors import InputError  # noqa: E402
 from tunesafe.importers.completions import ImportColumns  # noqa: E402
 from tunesafe.importers.detect import detect_format  # noqa: E402
-from tunesafe.importers.logs import LogImportError  # noqa: E402
-from tunesafe.importers.request import ImportRequest, import_sources  # noqa: E402
 from tunesafe.report import write_report  # noqa: E402
 from tunesafe.results import RunDir  # noqa: E402
 
@@ -159,14 +157,6 @@ def one(folder: Path, pattern: str) -> Path:
     return path
 
 
-def run_import(source: Path, output: Path, **options: Any) -> RunDir:
-    return import_sources([str(source)], output, ImportRequest(**options))
-
-
-def by_id(run: RunDir) -> dict[str, Any]:
-    return {r.sample_id: r for r in run.records("harmful")}
-
-
 def file_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -219,8 +209,8 @@ def test_loglikelihood_tasks_are_refused_clearly(lm_eval_outputs: dict[str, Path
         r"samples_tsafe_mc_.*\.jsonl: task 'tsafe_mc' is a multiple_choice task: its samples hold log-likelihoods"
         r" of given answers, not generated text; tunesafe imports generate_until tasks \(completions\) only"
     )
-    _fails(tmp_path, lm_eval_outputs["hf"], message)  # the folder holds both tasks
-    _fails(tmp_path, one(lm_eval_outputs["hf"], "samples_tsafe_mc_*.jsonl"), message)
+    import_fails(tmp_path, lm_eval_outputs["hf"], message)  # the folder holds both tasks
+    import_fails(tmp_path, one(lm_eval_outputs["hf"], "samples_tsafe_mc_*.jsonl"), message)
 
 
 def test_scripted_run_folder_imports_every_task_and_repeat(lm_eval_outputs: dict[str, Path], tmp_path: Path) -> None:
@@ -269,22 +259,14 @@ def test_imported_runs_are_judged_and_compared(
 # --------------------------------------------------------------------------- errors leave nothing
 
 
-def _fails(tmp_path: Path, source: Path, match: str, error: type[Exception] = LogImportError, **kw: Any) -> None:
-    output = tmp_path / "new_parent" / "out"
-    with pytest.raises(error, match=match) as caught:
-        run_import(source, output, **kw)
-    assert isinstance(caught.value, InputError) and "\n" not in str(caught.value)
-    assert not (tmp_path / "new_parent").exists()
-
-
 def test_malformed_and_foreign_files_are_refused(lm_eval_outputs: dict[str, Path], tmp_path: Path) -> None:
     samples = one(lm_eval_outputs["base"], "samples_tsafe_gen_*.jsonl")
     broken = tmp_path / samples.name
     broken.write_text(samples.read_text(encoding="utf-8") + '{"doc_id": 9, "doc": \n', encoding="utf-8")
-    _fails(tmp_path, broken, rf"{broken.name}:5: not valid JSON")
+    import_fails(tmp_path, broken, rf"{broken.name}:5: not valid JSON")
     foreign = tmp_path / "foreign.jsonl"
     foreign.write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
-    _fails(
+    import_fails(
         tmp_path,
         foreign,
         r"foreign\.jsonl:1: not an lm-eval samples line \(no doc_id, doc, arguments, resps\)",
@@ -292,11 +274,11 @@ def test_malformed_and_foreign_files_are_refused(lm_eval_outputs: dict[str, Path
     )
     empty = tmp_path / "empty_folder"
     empty.mkdir()
-    _fails(tmp_path, empty, "holds no lm-eval samples_<task>_<time>.jsonl files; run lm_eval with --log_samples")
+    import_fails(tmp_path, empty, "holds no lm-eval samples_<task>_<time>.jsonl files; run lm_eval with --log_samples")
     lonely = tmp_path / "lonely"
     lonely.mkdir()
     results = shutil.copy(one(lm_eval_outputs["base"], "results_*.json"), lonely)
-    _fails(tmp_path, Path(results), "no samples_<task>_<time>.jsonl files of this run beside it")
+    import_fails(tmp_path, Path(results), "no samples_<task>_<time>.jsonl files of this run beside it")
 
 
 def test_a_folder_of_several_runs_is_refused(lm_eval_outputs: dict[str, Path], tmp_path: Path) -> None:
@@ -304,26 +286,26 @@ def test_a_folder_of_several_runs_is_refused(lm_eval_outputs: dict[str, Path], t
     mixed.mkdir()
     for name in ("base", "tuned"):
         shutil.copy(one(lm_eval_outputs[name], "samples_tsafe_gen_*.jsonl"), mixed)
-    _fails(tmp_path, mixed, "holds 2 lm-eval runs .*; give one run's results_<time>.json or samples file")
+    import_fails(tmp_path, mixed, "holds 2 lm-eval runs .*; give one run's results_<time>.json or samples file")
 
 
 def test_unknown_metric_field_and_misplaced_options_are_refused(
     lm_eval_outputs: dict[str, Path], tmp_path: Path
 ) -> None:
     samples = one(lm_eval_outputs["base"], "samples_tsafe_gen_*.jsonl")
-    _fails(
+    import_fails(
         tmp_path,
         samples,
         "no per-sample metric 'acc' in the samples; metrics: exact_match",
         columns=ImportColumns(label="acc"),
     )
-    _fails(
+    import_fails(
         tmp_path,
         samples,
         "doc_id 0: --id-col 'nope': the doc has no such field; doc fields: id, category",
         columns=ImportColumns(id="nope"),
     )
-    _fails(
+    import_fails(
         tmp_path,
         samples,
         "--completion-col, --context-col: not for lm-eval logs",
